@@ -1,0 +1,104 @@
+//! A local energy-based endpointer: speech is a frame well above the tracked noise floor,
+//! and the end of speech is declared after `hangover_ms` of frames that are not.
+//!
+//! It is deliberately simple and fully deterministic, so the endpointing knob's effect on
+//! latency is exactly the hangover it adds.
+
+use crate::audio::frame_dbfs;
+use crate::stage::{Endpointer, VadEvent};
+
+/// Energy VAD with an adaptive noise floor and a hangover.
+#[derive(Debug, Clone)]
+pub struct EnergyVad {
+    frame_ms: f64,
+    hangover_ms: f64,
+    min_speech_ms: f64,
+    margin_db: f64,
+    floor_db: f64,
+    in_speech: bool,
+    speech_ms: f64,
+    silence_ms: f64,
+}
+
+impl EnergyVad {
+    /// A VAD for frames of `frame_ms`, declaring the end after `hangover_ms` of silence.
+    pub fn new(frame_ms: f64, hangover_ms: f64) -> EnergyVad {
+        EnergyVad {
+            frame_ms,
+            hangover_ms,
+            min_speech_ms: 60.0,
+            margin_db: 12.0,
+            floor_db: -70.0,
+            in_speech: false,
+            speech_ms: 0.0,
+            silence_ms: 0.0,
+        }
+    }
+
+    fn is_speech(&mut self, level: f64) -> bool {
+        let speech = level > (self.floor_db + self.margin_db).max(-50.0);
+        if !speech {
+            // Fast down, slow up: the floor follows quiet frames, not the speech itself.
+            let rate = if level < self.floor_db { 0.5 } else { 0.05 };
+            self.floor_db += rate * (level - self.floor_db);
+        }
+        speech
+    }
+}
+
+impl Endpointer for EnergyVad {
+    fn name(&self) -> &str {
+        "energy_vad"
+    }
+
+    fn push(&mut self, frame: &[i16]) -> Option<VadEvent> {
+        let level = frame_dbfs(frame);
+        let speech = self.is_speech(level);
+        if speech {
+            self.speech_ms += self.frame_ms;
+            self.silence_ms = 0.0;
+            if !self.in_speech && self.speech_ms >= self.min_speech_ms {
+                self.in_speech = true;
+                return Some(VadEvent::SpeechStart);
+            }
+        } else {
+            self.silence_ms += self.frame_ms;
+            if !self.in_speech {
+                self.speech_ms = 0.0;
+            } else if self.silence_ms >= self.hangover_ms {
+                self.in_speech = false;
+                self.speech_ms = 0.0;
+                return Some(VadEvent::SpeechEnd);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_is_declared_after_the_hangover() {
+        let mut vad = EnergyVad::new(20.0, 300.0);
+        let quiet = vec![20i16; 320];
+        let loud: Vec<i16> = (0..320)
+            .map(|i| if i % 2 == 0 { 8000 } else { -8000 })
+            .collect();
+        let mut events = Vec::new();
+        let frames = std::iter::repeat_n(&quiet, 25)
+            .chain(std::iter::repeat_n(&loud, 40))
+            .chain(std::iter::repeat_n(&quiet, 40));
+        for (i, f) in frames.enumerate() {
+            if let Some(e) = vad.push(f) {
+                events.push((i, e));
+            }
+        }
+        // Speech starts on its 3rd frame (60 ms); ends on the 15th quiet frame (300 ms).
+        assert_eq!(
+            events,
+            vec![(27, VadEvent::SpeechStart), (79, VadEvent::SpeechEnd)]
+        );
+    }
+}

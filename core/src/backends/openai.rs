@@ -1,0 +1,359 @@
+//! Chat language models over OpenAI's Chat Completions API with `stream: true` (SSE).
+//!
+//! Works unchanged against OpenAI-compatible local servers (llama.cpp server, vLLM, Ollama):
+//! only `base_url` and `model` differ, and the key is optional.
+
+use std::collections::VecDeque;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiKey, HttpClients, Timeouts, join_url, next_chunk, reject_status, send};
+use crate::stage::{LanguageModel, LlmRequest, TokenStream};
+use crate::timing::{ErrorKind, StageError};
+
+/// Scenario settings of the OpenAI-compatible backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiConfig {
+    /// `https://api.openai.com/v1`, a local server's `/v1`, or `emulator`.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// Model name.
+    #[serde(default = "default_model")]
+    pub model: String,
+    /// Environment variable holding the API key (optional for local servers).
+    #[serde(default = "default_key_env")]
+    pub api_key_env: String,
+    /// Upper bound on the reply's tokens.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    /// Sampling temperature.
+    #[serde(default)]
+    pub temperature: f32,
+    /// The system prompt that starts every conversation.
+    #[serde(default = "default_system_prompt")]
+    pub system_prompt: String,
+}
+
+fn default_base_url() -> String {
+    "https://api.openai.com/v1".into()
+}
+fn default_model() -> String {
+    "gpt-4o-mini".into()
+}
+fn default_key_env() -> String {
+    "OPENAI_API_KEY".into()
+}
+fn default_max_tokens() -> u32 {
+    150
+}
+fn default_system_prompt() -> String {
+    "You are a friendly voice assistant on a phone call. Answer in one to three short spoken sentences.".into()
+}
+
+/// The Chat Completions client.
+#[derive(Debug, Clone)]
+pub struct OpenAiLlm {
+    config: OpenAiConfig,
+    key: Option<ApiKey>,
+    timeouts: Timeouts,
+    http: HttpClients,
+}
+
+impl OpenAiLlm {
+    /// A client for `config`, authenticating with `key` when given.
+    pub fn new(
+        config: OpenAiConfig,
+        key: Option<ApiKey>,
+        timeouts: Timeouts,
+    ) -> Result<OpenAiLlm, StageError> {
+        Ok(OpenAiLlm {
+            http: HttpClients::new(&timeouts)?,
+            config,
+            key,
+            timeouts,
+        })
+    }
+
+    /// The system prompt the pipeline should start conversations with.
+    pub fn system_prompt(&self) -> &str {
+        &self.config.system_prompt
+    }
+}
+
+fn error_message(v: &serde_json::Value) -> Option<String> {
+    v.pointer("/error/message")
+        .and_then(|m| m.as_str())
+        .map(str::to_string)
+}
+
+#[async_trait]
+impl LanguageModel for OpenAiLlm {
+    fn name(&self) -> &str {
+        "openai"
+    }
+
+    async fn start(&self, request: &LlmRequest) -> Result<Box<dyn TokenStream>, StageError> {
+        let mut body = serde_json::json!({
+            "model": self.config.model,
+            "messages": request.messages,
+            "stream": request.stream,
+            "max_tokens": self.config.max_tokens,
+            "temperature": self.config.temperature,
+        });
+        if request.stream {
+            body["stream_options"] = serde_json::json!({"include_usage": true});
+        }
+        let mut builder = self
+            .http
+            .get(request.reuse_connection)
+            .post(join_url(&self.config.base_url, "chat/completions"))
+            .json(&body);
+        if let Some(key) = &self.key {
+            builder = builder.bearer_auth(key.expose());
+        }
+        let resp = send(builder, &self.timeouts).await?;
+        let resp = reject_status(resp, &self.timeouts, error_message).await?;
+        if request.stream {
+            Ok(Box::new(SseTokens {
+                resp,
+                timeouts: self.timeouts,
+                buffer: Vec::new(),
+                pending: VecDeque::new(),
+                usage: None,
+                done: false,
+            }))
+        } else {
+            let bytes = match tokio::time::timeout(self.timeouts.response(), resp.bytes()).await {
+                Err(_) => {
+                    return Err(StageError::new(
+                        ErrorKind::Timeout,
+                        "completion body timed out",
+                    ));
+                }
+                Ok(Err(e)) => return Err(super::body_error(&e)),
+                Ok(Ok(b)) => b,
+            };
+            let completion: Completion = serde_json::from_slice(&bytes).map_err(|e| {
+                StageError::new(ErrorKind::Protocol, format!("malformed completion: {e}"))
+            })?;
+            let content = completion
+                .choices
+                .into_iter()
+                .next()
+                .and_then(|c| c.message.content)
+                .unwrap_or_default();
+            Ok(Box::new(WholeReply {
+                content: Some(content),
+                usage: completion.usage.map(|u| u.completion_tokens),
+            }))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Completion {
+    choices: Vec<CompletionChoice>,
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct CompletionChoice {
+    message: CompletionMessage,
+}
+
+#[derive(Deserialize)]
+struct CompletionMessage {
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    completion_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice {
+    #[serde(default)]
+    delta: Delta,
+}
+
+#[derive(Deserialize, Default)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+struct WholeReply {
+    content: Option<String>,
+    usage: Option<u64>,
+}
+
+#[async_trait]
+impl TokenStream for WholeReply {
+    async fn next_token(&mut self) -> Option<Result<String, StageError>> {
+        self.content.take().map(Ok)
+    }
+    fn usage_tokens(&self) -> Option<u64> {
+        self.usage
+    }
+}
+
+struct SseTokens {
+    resp: reqwest::Response,
+    timeouts: Timeouts,
+    buffer: Vec<u8>,
+    pending: VecDeque<String>,
+    usage: Option<u64>,
+    done: bool,
+}
+
+/// What one SSE event of a Chat Completions stream means.
+#[derive(Debug, PartialEq)]
+pub enum SseEvent {
+    /// Content pieces (possibly none: role-only or finish chunks).
+    Content(Vec<String>),
+    /// The usage chunk.
+    Usage(u64),
+    /// `data: [DONE]`.
+    Done,
+}
+
+/// Parses one SSE event (the lines between blank lines).
+pub fn parse_event(event: &str) -> Result<Option<SseEvent>, StageError> {
+    let data: Vec<&str> = event
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| d.strip_prefix(' ').unwrap_or(d))
+        .collect();
+    if data.is_empty() {
+        return Ok(None); // comments, keep-alives, `event:` lines alone
+    }
+    let data = data.join("\n");
+    if data.trim() == "[DONE]" {
+        return Ok(Some(SseEvent::Done));
+    }
+    let value: serde_json::Value = serde_json::from_str(&data)
+        .map_err(|e| StageError::new(ErrorKind::Protocol, format!("SSE data is not JSON: {e}")))?;
+    if let Some(message) = error_message(&value) {
+        return Err(StageError::new(
+            ErrorKind::Protocol,
+            format!("error in stream: {message}"),
+        ));
+    }
+    let chunk: Chunk = serde_json::from_value(value)
+        .map_err(|e| StageError::new(ErrorKind::Protocol, format!("malformed chunk: {e}")))?;
+    if let Some(u) = chunk.usage
+        && chunk.choices.is_empty()
+    {
+        return Ok(Some(SseEvent::Usage(u.completion_tokens)));
+    }
+    Ok(Some(SseEvent::Content(
+        chunk
+            .choices
+            .into_iter()
+            .filter_map(|c| c.delta.content)
+            .filter(|c| !c.is_empty())
+            .collect(),
+    )))
+}
+
+/// Finds the end of the first complete SSE event in `buf` (the blank line), and its length.
+fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
+    let crlf = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4));
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+#[async_trait]
+impl TokenStream for SseTokens {
+    async fn next_token(&mut self) -> Option<Result<String, StageError>> {
+        loop {
+            if let Some(token) = self.pending.pop_front() {
+                return Some(Ok(token));
+            }
+            if self.done {
+                return None;
+            }
+            if let Some((at, sep)) = event_end(&self.buffer) {
+                let event: Vec<u8> = self.buffer.drain(..at + sep).collect();
+                let event = String::from_utf8_lossy(&event[..at]).into_owned();
+                match parse_event(&event) {
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                    Ok(None) => {}
+                    Ok(Some(SseEvent::Done)) => self.done = true,
+                    Ok(Some(SseEvent::Usage(n))) => self.usage = Some(n),
+                    Ok(Some(SseEvent::Content(pieces))) => self.pending.extend(pieces),
+                }
+                continue;
+            }
+            match next_chunk(&mut self.resp, &self.timeouts).await {
+                Some(Ok(bytes)) => self.buffer.extend_from_slice(&bytes),
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                None => {
+                    self.done = true;
+                    return Some(Err(StageError::new(
+                        ErrorKind::Disconnected,
+                        "stream ended before data: [DONE]",
+                    )));
+                }
+            }
+        }
+    }
+
+    fn usage_tokens(&self) -> Option<u64> {
+        self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stream_events() {
+        let role = r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#;
+        assert_eq!(parse_event(role).unwrap(), Some(SseEvent::Content(vec![])));
+        let tok = r#"data: {"id":"c","choices":[{"index":0,"delta":{"content":" Hi"},"finish_reason":null}]}"#;
+        assert_eq!(
+            parse_event(tok).unwrap(),
+            Some(SseEvent::Content(vec![" Hi".into()]))
+        );
+        let usage = r#"data: {"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":7,"total_tokens":10}}"#;
+        assert_eq!(parse_event(usage).unwrap(), Some(SseEvent::Usage(7)));
+        assert_eq!(parse_event("data: [DONE]").unwrap(), Some(SseEvent::Done));
+        assert_eq!(parse_event(": keep-alive").unwrap(), None);
+        assert_eq!(
+            parse_event(r#"data: {"id": broken"#).unwrap_err().kind,
+            ErrorKind::Protocol
+        );
+    }
+
+    #[test]
+    fn finds_event_boundaries() {
+        assert_eq!(event_end(b"data: x\n\ndata: y"), Some((7, 2)));
+        assert_eq!(event_end(b"data: x\r\n\r\n"), Some((7, 4)));
+        assert_eq!(event_end(b"data: x\n"), None);
+    }
+}

@@ -1,0 +1,174 @@
+//! The answering side of a turn: send the transcript to the LLM, cut its streamed reply into
+//! sentences, and speak them through TTS as the profile says (first sentence or whole reply).
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::turn::Answered;
+use crate::audio::AudioProbe;
+use crate::clock::Epoch;
+use crate::profile::{Profile, TtsStart};
+use crate::stage::{ChatMessage, LanguageModel, LlmRequest, TextToSpeech, TtsRequest};
+use crate::text::SentenceSplitter;
+use crate::timing::{ErrorKind, StageError};
+
+/// Answers one turn; `history` is the conversation before it, ending with the user's words.
+pub(super) async fn answer(
+    epoch: Epoch,
+    profile: &Profile,
+    llm: &Arc<dyn LanguageModel>,
+    tts: &Arc<dyn TextToSpeech>,
+    messages: Vec<ChatMessage>,
+) -> Answered {
+    let mut out = Answered::default();
+    let (sentences, sentence_rx) = mpsc::unbounded_channel::<String>();
+    let speaker = tokio::spawn(speak(
+        epoch,
+        Arc::clone(tts),
+        profile.tts_streaming,
+        profile.connection_reuse,
+        sentence_rx,
+    ));
+
+    let request = LlmRequest {
+        messages,
+        stream: profile.llm_streaming,
+        reuse_connection: profile.connection_reuse,
+    };
+    out.llm_sent_ns = Some(epoch.elapsed_ns());
+    let mut splitter = SentenceSplitter::new();
+    let mut pieces = 0u64;
+    let mut usage = None;
+    match llm.start(&request).await {
+        Err(e) => out.llm_error = Some(e),
+        Ok(mut stream) => {
+            while let Some(next) = stream.next_token().await {
+                match next {
+                    Err(e) => {
+                        out.llm_error = Some(e);
+                        break;
+                    }
+                    Ok(token) => {
+                        let now = epoch.elapsed_ns();
+                        out.llm_first_token_ns.get_or_insert(now);
+                        out.llm_end_ns = Some(now);
+                        pieces += 1;
+                        out.reply.push_str(&token);
+                        if profile.tts_start == TtsStart::FirstSentence {
+                            for sentence in splitter.push(&token) {
+                                out.first_sentence_ns.get_or_insert(now);
+                                let _ = sentences.send(sentence);
+                            }
+                        }
+                    }
+                }
+            }
+            usage = stream.usage_tokens();
+        }
+    }
+    out.tokens = usage.unwrap_or(pieces);
+    if out.llm_error.is_none() {
+        let rest = match profile.tts_start {
+            TtsStart::FirstSentence => splitter.finish(),
+            TtsStart::FullReply => Some(out.reply.trim().to_string()).filter(|r| !r.is_empty()),
+        };
+        if let Some(rest) = rest {
+            out.first_sentence_ns.get_or_insert(epoch.elapsed_ns());
+            let _ = sentences.send(rest);
+        } else if out.reply.trim().is_empty() {
+            out.llm_error = Some(StageError::new(
+                ErrorKind::Protocol,
+                "the LLM replied with no text",
+            ));
+        }
+    }
+    drop(sentences);
+    let spoken = speaker.await.unwrap_or_else(|e| Spoken {
+        error: Some(StageError::new(
+            ErrorKind::Cancelled,
+            format!("TTS task failed: {e}"),
+        )),
+        ..Spoken::default()
+    });
+    out.tts_sent_ns = spoken.sent_ns;
+    out.tts_first_byte_ns = spoken.first_byte_ns;
+    out.tts_first_audible_ns = spoken.first_audible_ns;
+    out.tts_done_ns = spoken.done_ns;
+    out.tts_bytes = spoken.bytes;
+    out.tts_chars = spoken.chars;
+    out.tts_audio_ms = spoken.audio_ms;
+    out.tts_error = spoken.error;
+    out
+}
+
+#[derive(Debug, Default)]
+struct Spoken {
+    sent_ns: Option<u64>,
+    first_byte_ns: Option<u64>,
+    first_audible_ns: Option<u64>,
+    done_ns: Option<u64>,
+    bytes: u64,
+    chars: u64,
+    audio_ms: f64,
+    error: Option<StageError>,
+}
+
+/// Speaks sentences one after another as they arrive; stops at the first failure.
+async fn speak(
+    epoch: Epoch,
+    tts: Arc<dyn TextToSpeech>,
+    streaming: bool,
+    reuse_connection: bool,
+    mut sentences: mpsc::UnboundedReceiver<String>,
+) -> Spoken {
+    let mut out = Spoken::default();
+    while let Some(text) = sentences.recv().await {
+        out.chars += text.chars().count() as u64;
+        let request = TtsRequest {
+            text,
+            streaming,
+            reuse_connection,
+        };
+        out.sent_ns.get_or_insert(epoch.elapsed_ns());
+        let mut stream = match tts.start(&request).await {
+            Ok(s) => s,
+            Err(e) => {
+                out.error = Some(e);
+                break;
+            }
+        };
+        let mut probe = AudioProbe::new(stream.container(), stream.sample_rate());
+        while let Some(chunk) = stream.next_chunk().await {
+            let now = epoch.elapsed_ns();
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    out.error = Some(e);
+                    break;
+                }
+            };
+            if chunk.is_empty() {
+                continue;
+            }
+            out.first_byte_ns.get_or_insert(now);
+            match probe.push(&chunk) {
+                Ok(found) if found.first_audible => {
+                    out.first_audible_ns.get_or_insert(now);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    out.error = Some(StageError::new(ErrorKind::Protocol, e.to_string()));
+                    break;
+                }
+            }
+            out.done_ns = Some(now);
+        }
+        out.bytes += probe.bytes();
+        out.audio_ms += probe.audio_ms();
+        if out.error.is_some() {
+            break;
+        }
+    }
+    out
+}

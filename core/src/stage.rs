@@ -1,0 +1,182 @@
+//! The streaming stages of a voice agent, each behind a small trait.
+//!
+//! Backends only move bytes and report what arrived; they never read the clock. The
+//! pipeline timestamps every event as it sees it, so every backend is timed the same way.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::audio::Container;
+use crate::timing::StageError;
+
+/// What a speech-to-text stream needs to know about the call it transcribes.
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    /// The dataset's call id (sent as the request's tag).
+    pub call_id: String,
+    /// Sample rate of the audio that will be sent.
+    pub sample_rate: u32,
+}
+
+/// Options of one speech-to-text stream, set by the profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SttOptions {
+    /// Ask for interim (partial) results.
+    pub interim_results: bool,
+    /// Server-side endpointing silence in ms; `None` disables it.
+    pub endpointing_ms: Option<u32>,
+    /// Ask for an `UtteranceEnd` message after this much silence.
+    pub utterance_end_ms: Option<u32>,
+}
+
+/// Something the speech-to-text stream reported.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SttEvent {
+    /// A transcript of a span of the audio.
+    Transcript {
+        /// The text.
+        text: String,
+        /// Final for this span of audio (it will not be revised).
+        is_final: bool,
+        /// The service's endpointing decided the speaker finished.
+        speech_final: bool,
+        /// Sent in answer to a finalize request.
+        from_finalize: bool,
+        /// Start of the covered audio (ms from the start of the stream).
+        audio_start_ms: f64,
+        /// End of the covered audio (ms from the start of the stream).
+        audio_end_ms: f64,
+    },
+    /// The service saw enough silence after the last word to end the utterance.
+    UtteranceEnd {
+        /// End of the last word (ms from the start of the stream).
+        last_word_end_ms: f64,
+    },
+    /// The service detected the start of speech.
+    SpeechStarted {
+        /// Where (ms from the start of the stream).
+        at_ms: f64,
+    },
+    /// Stream metadata; carries nothing the pipeline times.
+    Metadata,
+}
+
+/// The sending half of a speech-to-text stream.
+#[async_trait]
+pub trait SttSender: Send {
+    /// Sends one frame of 16-bit mono PCM.
+    async fn send_audio(&mut self, pcm: &[i16]) -> Result<(), StageError>;
+    /// Asks the service to finalize what it has heard so far.
+    async fn finalize(&mut self) -> Result<(), StageError>;
+    /// Keeps an idle stream open.
+    async fn keep_alive(&mut self) -> Result<(), StageError>;
+    /// Tells the service no more audio will come.
+    async fn close(&mut self) -> Result<(), StageError>;
+}
+
+/// The receiving half of a speech-to-text stream.
+#[async_trait]
+pub trait SttReceiver: Send {
+    /// The next event; `None` when the service closed the stream normally.
+    async fn next_event(&mut self) -> Option<Result<SttEvent, StageError>>;
+}
+
+/// A streaming speech-to-text service: one stream per call.
+#[async_trait]
+pub trait SpeechToText: Send + Sync {
+    /// The backend's name in results.
+    fn name(&self) -> &str;
+    /// Opens a stream for one call.
+    async fn open(
+        &self,
+        call: &CallInfo,
+        options: &SttOptions,
+    ) -> Result<(Box<dyn SttSender>, Box<dyn SttReceiver>), StageError>;
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The text.
+    pub content: String,
+}
+
+/// One request to the language model.
+#[derive(Debug, Clone)]
+pub struct LlmRequest {
+    /// The conversation so far, ending with the user's turn.
+    pub messages: Vec<ChatMessage>,
+    /// Stream the reply token by token.
+    pub stream: bool,
+    /// Reuse a pooled connection (else open a new one).
+    pub reuse_connection: bool,
+}
+
+/// A reply arriving token by token.
+#[async_trait]
+pub trait TokenStream: Send {
+    /// The next piece of content; `None` when the reply is complete.
+    async fn next_token(&mut self) -> Option<Result<String, StageError>>;
+    /// Completion tokens as counted by the server, when it said.
+    fn usage_tokens(&self) -> Option<u64>;
+}
+
+/// A chat language model.
+#[async_trait]
+pub trait LanguageModel: Send + Sync {
+    /// The backend's name in results.
+    fn name(&self) -> &str;
+    /// Sends the request; returns once the response has started (status received).
+    async fn start(&self, request: &LlmRequest) -> Result<Box<dyn TokenStream>, StageError>;
+}
+
+/// One request to text-to-speech.
+#[derive(Debug, Clone)]
+pub struct TtsRequest {
+    /// What to say.
+    pub text: String,
+    /// Use the streaming endpoint.
+    pub streaming: bool,
+    /// Reuse a pooled connection (else open a new one).
+    pub reuse_connection: bool,
+}
+
+/// Synthesized audio arriving chunk by chunk.
+#[async_trait]
+pub trait AudioStream: Send {
+    /// The container of the body.
+    fn container(&self) -> Container;
+    /// The sample rate requested.
+    fn sample_rate(&self) -> u32;
+    /// The next chunk of the body; `None` when complete.
+    async fn next_chunk(&mut self) -> Option<Result<Bytes, StageError>>;
+}
+
+/// A text-to-speech service.
+#[async_trait]
+pub trait TextToSpeech: Send + Sync {
+    /// The backend's name in results.
+    fn name(&self) -> &str;
+    /// Sends the request; returns once the response has started (status received).
+    async fn start(&self, request: &TtsRequest) -> Result<Box<dyn AudioStream>, StageError>;
+}
+
+/// What a local endpointer decided about a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VadEvent {
+    /// Speech began.
+    SpeechStart,
+    /// Speech ended (after the hangover).
+    SpeechEnd,
+}
+
+/// A local, frame-by-frame voice activity detector used for endpointing.
+pub trait Endpointer: Send {
+    /// The backend's name in results.
+    fn name(&self) -> &str;
+    /// Looks at the next frame; reports a start or end of speech when one is decided.
+    fn push(&mut self, frame: &[i16]) -> Option<VadEvent>;
+}
