@@ -17,6 +17,8 @@ pub struct CallInfo {
     pub call_id: String,
     /// Sample rate of the audio that will be sent.
     pub sample_rate: u32,
+    /// The session (`<call>#<iteration>`), sent as [`crate::backends::SESSION_HEADER`].
+    pub session: String,
 }
 
 /// Options of one speech-to-text stream, set by the profile.
@@ -113,6 +115,8 @@ pub struct LlmRequest {
     pub stream: bool,
     /// Reuse a pooled connection (else open a new one).
     pub reuse_connection: bool,
+    /// The session (`<call>#<iteration>`).
+    pub session: String,
 }
 
 /// A reply arriving token by token.
@@ -142,6 +146,8 @@ pub struct TtsRequest {
     pub streaming: bool,
     /// Reuse a pooled connection (else open a new one).
     pub reuse_connection: bool,
+    /// The session (`<call>#<iteration>`).
+    pub session: String,
 }
 
 /// Synthesized audio arriving chunk by chunk.

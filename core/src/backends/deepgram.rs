@@ -111,6 +111,9 @@ impl SpeechToText for DeepgramStt {
             .listen_url(call, options)
             .into_client_request()
             .map_err(|e| StageError::new(ErrorKind::Connect, format!("bad STT URL: {e}")))?;
+        if let Ok(session) = call.session.parse() {
+            request.headers_mut().insert(super::SESSION_HEADER, session);
+        }
         if let Some(key) = &self.key {
             let value = format!("Token {}", key.expose()).parse().map_err(|_| {
                 StageError::new(ErrorKind::Connect, "API key is not a valid header value")
@@ -362,6 +365,7 @@ mod tests {
             &CallInfo {
                 call_id: "call 1".into(),
                 sample_rate: 16000,
+                session: "call 1#0".into(),
             },
             &SttOptions {
                 interim_results: false,

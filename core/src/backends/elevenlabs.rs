@@ -129,7 +129,8 @@ impl TextToSpeech for ElevenLabsTts {
             .http
             .get(request.reuse_connection)
             .post(url)
-            .json(&serde_json::json!({ "text": request.text, "model_id": self.config.model }));
+            .json(&serde_json::json!({ "text": request.text, "model_id": self.config.model }))
+            .header(super::SESSION_HEADER, &request.session);
         if let Some(key) = &self.key {
             builder = builder.header("xi-api-key", key.expose());
         }

@@ -14,7 +14,8 @@ pub struct EnergyVad {
     hangover_ms: f64,
     min_speech_ms: f64,
     margin_db: f64,
-    floor_db: f64,
+    floor_db: Option<f64>,
+    frames: u32,
     in_speech: bool,
     speech_ms: f64,
     silence_ms: f64,
@@ -28,7 +29,8 @@ impl EnergyVad {
             hangover_ms,
             min_speech_ms: 60.0,
             margin_db: 12.0,
-            floor_db: -70.0,
+            floor_db: None,
+            frames: 0,
             in_speech: false,
             speech_ms: 0.0,
             silence_ms: 0.0,
@@ -36,15 +38,36 @@ impl EnergyVad {
     }
 
     fn is_speech(&mut self, level: f64) -> bool {
-        let speech = level > (self.floor_db + self.margin_db).max(-50.0);
-        if !speech {
-            // Fast down, slow up: the floor follows quiet frames, not the speech itself.
-            let rate = if level < self.floor_db { 0.5 } else { 0.05 };
-            self.floor_db += rate * (level - self.floor_db);
-        }
+        self.frames += 1;
+        // The first 200 ms only learn the noise floor (recordings start before the speaker).
+        let floor = match self.floor_db {
+            Some(f) if self.frames > WARMUP_FRAMES => f,
+            Some(f) => {
+                self.floor_db = Some(f.min(level));
+                return false;
+            }
+            None => {
+                self.floor_db = Some(level);
+                return false;
+            }
+        };
+        let speech = level > (floor + self.margin_db).max(-60.0);
+        // Fast down, slow up: the floor follows quiet frames, and creeps up during speech
+        // only slowly, to recover if it started too low.
+        let next = if speech {
+            floor + 0.01
+        } else if level < floor {
+            floor + 0.5 * (level - floor)
+        } else {
+            floor + 0.05 * (level - floor)
+        };
+        self.floor_db = Some(next);
         speech
     }
 }
+
+/// Frames spent learning the noise floor before any decision.
+const WARMUP_FRAMES: u32 = 10;
 
 impl Endpointer for EnergyVad {
     fn name(&self) -> &str {
@@ -99,6 +122,24 @@ mod tests {
         assert_eq!(
             events,
             vec![(27, VadEvent::SpeechStart), (79, VadEvent::SpeechEnd)]
+        );
+    }
+
+    #[test]
+    fn a_noisy_start_is_learned_not_mistaken_for_speech() {
+        let mut vad = EnergyVad::new(20.0, 200.0);
+        let noise: Vec<i16> = (0..320).map(|i| [300, -250, 280, -310][i % 4]).collect();
+        let loud: Vec<i16> = noise.iter().map(|s| s * 20).collect();
+        let frames = std::iter::repeat_n(&noise, 30)
+            .chain(std::iter::repeat_n(&loud, 20))
+            .chain(std::iter::repeat_n(&noise, 20));
+        let events: Vec<_> = frames
+            .enumerate()
+            .filter_map(|(i, f)| vad.push(f).map(|e| (i, e)))
+            .collect();
+        assert_eq!(
+            events,
+            vec![(32, VadEvent::SpeechStart), (59, VadEvent::SpeechEnd)]
         );
     }
 }

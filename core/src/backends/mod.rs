@@ -15,6 +15,11 @@ pub mod elevenlabs;
 pub mod energy_vad;
 pub mod openai;
 
+/// Header naming the session a request belongs to (`<call>#<iteration>`). Vendors ignore
+/// it; latlab's emulator seeds each session's timings from it, so replays of one call draw
+/// fresh timings while a rerun with the same seed draws the same ones.
+pub const SESSION_HEADER: &str = "x-latlab-session";
+
 /// An API key read from the environment. Its `Debug` never shows it and it is never serialized.
 #[derive(Clone)]
 pub struct ApiKey(String);

@@ -109,7 +109,8 @@ impl LanguageModel for OpenAiLlm {
             .http
             .get(request.reuse_connection)
             .post(join_url(&self.config.base_url, "chat/completions"))
-            .json(&body);
+            .json(&body)
+            .header(super::SESSION_HEADER, &request.session);
         if let Some(key) = &self.key {
             builder = builder.bearer_auth(key.expose());
         }

@@ -20,6 +20,7 @@ pub(super) async fn answer(
     llm: &Arc<dyn LanguageModel>,
     tts: &Arc<dyn TextToSpeech>,
     messages: Vec<ChatMessage>,
+    session: &str,
 ) -> Answered {
     let mut out = Answered::default();
     let (sentences, sentence_rx) = mpsc::unbounded_channel::<String>();
@@ -28,6 +29,7 @@ pub(super) async fn answer(
         Arc::clone(tts),
         profile.tts_streaming,
         profile.connection_reuse,
+        session.to_string(),
         sentence_rx,
     ));
 
@@ -35,6 +37,7 @@ pub(super) async fn answer(
         messages,
         stream: profile.llm_streaming,
         reuse_connection: profile.connection_reuse,
+        session: session.to_string(),
     };
     out.llm_sent_ns = Some(epoch.elapsed_ns());
     let mut splitter = SentenceSplitter::new();
@@ -120,6 +123,7 @@ async fn speak(
     tts: Arc<dyn TextToSpeech>,
     streaming: bool,
     reuse_connection: bool,
+    session: String,
     mut sentences: mpsc::UnboundedReceiver<String>,
 ) -> Spoken {
     let mut out = Spoken::default();
@@ -129,6 +133,7 @@ async fn speak(
             text,
             streaming,
             reuse_connection,
+            session: session.clone(),
         };
         out.sent_ns.get_or_insert(epoch.elapsed_ns());
         let mut stream = match tts.start(&request).await {

@@ -87,6 +87,7 @@ pub async fn run_call(
         ..CallReport::default()
     };
 
+    let session = format!("{}#{}", call.id, plan.iteration);
     // The answering side: one turn at a time, in the order their transcripts became final.
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Ready>();
     let responder = {
@@ -96,6 +97,7 @@ pub async fn run_call(
         let id_of = id_of.clone();
         let next_start = next_start.clone();
         let speed = schedule.speed;
+        let session = session.clone();
         tokio::spawn(async move {
             let mut history = vec![ChatMessage {
                 role: "system".into(),
@@ -113,6 +115,7 @@ pub async fn run_call(
                     &backends.llm,
                     &backends.tts,
                     history.clone(),
+                    &session,
                 )
                 .await;
                 if !answered.reply.trim().is_empty() {
@@ -135,6 +138,7 @@ pub async fn run_call(
     let info = CallInfo {
         call_id: call.id.clone(),
         sample_rate: call.sample_rate,
+        session: session.clone(),
     };
     let options = SttOptions {
         interim_results: profile.interim_results,
@@ -232,10 +236,12 @@ pub async fn run_call(
                     is_final,
                     speech_final,
                     from_finalize,
-                    audio_start_ms,
+                    audio_start_ms: _,
                     audio_end_ms,
                 } => {
-                    let i = turn_of((audio_start_ms + audio_end_ms) / 2.0);
+                    // The end of the covered audio says which turn it belongs to: results may
+                    // also cover the silence before the turn.
+                    let i = turn_of(audio_end_ms);
                     let h = &mut heard[i];
                     if !dispatched[i] && h.final_ns.is_none() {
                         if !text.trim().is_empty() {

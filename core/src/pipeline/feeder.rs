@@ -37,7 +37,7 @@ pub(super) async fn feed(
     let mut max_lag = 0;
     for k in 0..schedule.frame_count(samples.len()) {
         let due = schedule.frame_due_ns(k, samples.len());
-        epoch.sleep_until(due).await;
+        plan.pacer.sleep_until(epoch.instant_at(due)).await;
         let frame = schedule.frame(samples, k);
         let sent = epoch.elapsed_ns();
         let lag = sent.saturating_sub(due);

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crate::backends::Timeouts;
+use crate::clock::Pacer;
 use crate::dataset::Call;
 use crate::profile::Profile;
 use crate::schedule::CallSchedule;
@@ -57,4 +58,6 @@ pub struct CallPlan {
     pub transcript_timeout_ms: u64,
     /// Backend timeouts (used for the STT stream's keep-alive and close).
     pub timeouts: Timeouts,
+    /// The run's precise frame timer.
+    pub pacer: Pacer,
 }

@@ -1,0 +1,547 @@
+//! The emulated OpenAI Chat Completions endpoint (`POST /v1/chat/completions`), streaming over
+//! SSE or whole. What to say and when to say it is planned up front by the pure
+//! [`plan_completion`], so tests can check timing determinism without a socket.
+//!
+//! The reply comes from the dataset when the last user message is one of its turns, else it is
+//! generated from a fixed phrase list: this module never calls a real model.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use bytes::Bytes;
+use latlab_core::dataset::Dataset;
+use rand::{Rng, RngExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::Shutdown;
+use crate::config::LlmConfig;
+use crate::faults::Fault;
+use crate::seed::{self, Stream};
+use crate::stats::ServiceCounters;
+use crate::stream::{Ending, Timed, timed_body};
+
+/// The service name used in seeding.
+pub const SERVICE: &str = "llm";
+
+const PHRASES: &[&str] = &[
+    "Sure, I can help with that.",
+    "Let me check that for you.",
+    "Your appointment is confirmed for Tuesday at ten.",
+    "Is there anything else I can do for you?",
+    "I have updated your account.",
+    "The next available slot is tomorrow morning.",
+    "Could you tell me your order number?",
+    "That should arrive within three business days.",
+    "Thanks for waiting.",
+    "I understand, let me look into it.",
+];
+
+/// The dataset's replies, keyed by the normalized text of the user turn they answer.
+#[derive(Debug, Clone, Default)]
+pub struct Replies(HashMap<String, String>);
+
+impl Replies {
+    /// Every turn of `dataset` that has a reply.
+    pub fn from_dataset(dataset: Option<&Dataset>) -> Replies {
+        let mut map = HashMap::new();
+        for call in dataset.into_iter().flat_map(|d| d.calls.iter()) {
+            for turn in &call.turns {
+                if let Some(reply) = &turn.reply {
+                    map.entry(normalize(&turn.text))
+                        .or_insert_with(|| reply.clone());
+                }
+            }
+        }
+        Replies(map)
+    }
+
+    /// The reply to `user_text`, compared case-insensitively and ignoring punctuation.
+    pub fn lookup(&self, user_text: &str) -> Option<&str> {
+        self.0.get(&normalize(user_text)).map(String::as_str)
+    }
+}
+
+/// Lower-case words without punctuation, single-spaced.
+fn normalize(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Splits text into GPT-like tokens: words carry their leading space, punctuation stands alone.
+/// Joining the tokens gives the text back with whitespace collapsed to single spaces.
+pub fn tokenize(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut space = false;
+    let flush = |current: &mut String, tokens: &mut Vec<String>| {
+        if !current.is_empty() {
+            tokens.push(std::mem::take(current));
+        }
+    };
+    for c in text.chars() {
+        if c.is_whitespace() {
+            flush(&mut current, &mut tokens);
+            space = !tokens.is_empty();
+        } else if c.is_alphanumeric() || c == '\'' {
+            if current.is_empty() && space {
+                current.push(' ');
+                space = false;
+            }
+            current.push(c);
+        } else {
+            flush(&mut current, &mut tokens);
+            tokens.push(if space {
+                format!(" {c}")
+            } else {
+                c.to_string()
+            });
+            space = false;
+        }
+    }
+    flush(&mut current, &mut tokens);
+    tokens
+}
+
+fn generated_reply<R: Rng + ?Sized>(rng: &mut R) -> String {
+    let count = rng.random_range(1..=3);
+    (0..count)
+        .map(|_| PHRASES[rng.random_range(0..PHRASES.len())])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The text of a message's `content`: a string, or the text parts of a content array.
+fn content_text(message: &Value) -> String {
+    match message.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
+/// Everything about one completion decided before the first byte: text, timing, fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletionPlan {
+    /// The completion's tokens.
+    pub tokens: Vec<String>,
+    /// When each token is due, from the request's arrival; the first is the TTFT.
+    pub token_offsets: Vec<Duration>,
+    /// When the final chunk is due (the last token's offset, or the TTFT when there are none).
+    pub end_offset: Duration,
+    /// `stop`, or `length` when `max_tokens` cut the reply.
+    pub finish_reason: &'static str,
+    /// Whitespace-separated words of all messages.
+    pub prompt_tokens: u64,
+    /// The fault drawn for this request.
+    pub fault: Fault,
+    /// `chatcmpl-…`.
+    pub id: String,
+}
+
+/// Plans the completion of `messages` (the request's JSON array) under `seed`.
+pub fn plan_completion(
+    seed: u64,
+    session: &str,
+    config: &LlmConfig,
+    replies: &Replies,
+    messages: &Value,
+    max_tokens: Option<u64>,
+) -> CompletionPlan {
+    let key = [
+        session.as_bytes(),
+        b"\n",
+        &serde_json::to_vec(messages).unwrap_or_default(),
+    ]
+    .concat();
+    let list = messages.as_array().map(Vec::as_slice).unwrap_or_default();
+    let last_user = list
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .map(content_text)
+        .unwrap_or_default();
+    let text = match replies.lookup(&last_user) {
+        Some(reply) => reply.to_string(),
+        None => generated_reply(&mut seed::request_rng(seed, SERVICE, &key, Stream::Content)),
+    };
+    let mut tokens = tokenize(&text);
+    let mut finish_reason = "stop";
+    if let Some(max) = max_tokens
+        && tokens.len() as u64 > max
+    {
+        tokens.truncate(max as usize);
+        finish_reason = "length";
+    }
+    let mut timing = seed::request_rng(seed, SERVICE, &key, Stream::Timing);
+    let ttft = config.ttft.sample(&mut timing);
+    let mut token_offsets = Vec::with_capacity(tokens.len());
+    let mut at = ttft;
+    for i in 0..tokens.len() {
+        if i > 0 {
+            at += config.inter_token.sample(&mut timing);
+        }
+        token_offsets.push(at);
+    }
+    let prompt_tokens = list
+        .iter()
+        .map(|m| content_text(m).split_whitespace().count() as u64)
+        .sum();
+    let fault = config
+        .faults
+        .draw(&mut seed::request_rng(seed, SERVICE, &key, Stream::Fault));
+    CompletionPlan {
+        tokens,
+        end_offset: at,
+        token_offsets,
+        finish_reason,
+        prompt_tokens,
+        fault,
+        id: format!("chatcmpl-{}", seed::hex_id(seed, SERVICE, &key, 29)),
+    }
+}
+
+/// What the handlers share.
+pub(crate) struct LlmState {
+    /// The run's seed.
+    pub seed: u64,
+    /// This service's config.
+    pub config: LlmConfig,
+    /// Replies known from the dataset.
+    pub replies: Replies,
+    /// This service's counters.
+    pub counters: Arc<ServiceCounters>,
+    /// Fires when the emulator stops.
+    pub shutdown: Shutdown,
+}
+
+/// The router of the LLM service.
+pub(crate) fn router(state: Arc<LlmState>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(completions))
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct ChatRequest {
+    #[serde(default)]
+    model: Option<String>,
+    messages: Value,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    max_completion_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+fn openai_error(status: StatusCode, message: &str, kind: &str, code: Option<&str>) -> Response {
+    let body = json!({
+        "error": { "message": message, "type": kind, "param": null, "code": code }
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+fn authorized(config: &LlmConfig, headers: &HeaderMap) -> bool {
+    let Some(expected) = &config.api_key else {
+        return true;
+    };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|key| key.trim() == expected)
+}
+
+async fn completions(
+    State(state): State<Arc<LlmState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let start = Instant::now();
+    state.counters.request();
+    if !authorized(&state.config, &headers) {
+        return openai_error(
+            StatusCode::UNAUTHORIZED,
+            "Incorrect API key provided.",
+            "invalid_request_error",
+            Some("invalid_api_key"),
+        );
+    }
+    let request: ChatRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return openai_error(
+                StatusCode::BAD_REQUEST,
+                &format!("We could not parse the JSON body of your request: {e}"),
+                "invalid_request_error",
+                None,
+            );
+        }
+    };
+    if !request.messages.is_array() {
+        return openai_error(
+            StatusCode::BAD_REQUEST,
+            "'messages' must be an array.",
+            "invalid_request_error",
+            None,
+        );
+    }
+    let plan = plan_completion(
+        state.seed,
+        crate::session_of(&headers),
+        &state.config,
+        &state.replies,
+        &request.messages,
+        request.max_completion_tokens.or(request.max_tokens),
+    );
+    state.counters.fault(plan.fault);
+    if plan.fault == Fault::Http5xx {
+        return openai_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is overloaded or not ready yet. (emulated)",
+            "server_error",
+            None,
+        );
+    }
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let model = request.model.unwrap_or_else(|| "emulated".into());
+    let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
+    let shutdown = state.shutdown.clone();
+    if request.stream {
+        let (chunks, ending) = sse_chunks(&plan, created, &model, include_usage);
+        let mut response = Response::new(timed_body(start, chunks, ending, shutdown));
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response
+    } else {
+        whole_response(start, &plan, created, &model, shutdown).await
+    }
+}
+
+fn usage(plan: &CompletionPlan) -> Value {
+    let completion = plan.tokens.len() as u64;
+    json!({
+        "prompt_tokens": plan.prompt_tokens,
+        "completion_tokens": completion,
+        "total_tokens": plan.prompt_tokens + completion,
+    })
+}
+
+fn sse(value: &Value) -> Bytes {
+    Bytes::from(format!("data: {value}\n\n"))
+}
+
+/// The SSE events of a streamed completion and how the stream ends.
+fn sse_chunks(
+    plan: &CompletionPlan,
+    created: u64,
+    model: &str,
+    include_usage: bool,
+) -> (Vec<Timed>, Ending) {
+    let chunk = |delta: Value, finish: Value| {
+        let mut v = json!({
+            "id": plan.id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_latlab",
+            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
+        });
+        if include_usage {
+            v["usage"] = Value::Null;
+        }
+        sse(&v)
+    };
+    let ttft = plan
+        .token_offsets
+        .first()
+        .copied()
+        .unwrap_or(plan.end_offset);
+    let mut chunks = vec![Timed {
+        at: ttft,
+        bytes: chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+    }];
+    for (token, at) in plan.tokens.iter().zip(&plan.token_offsets) {
+        chunks.push(Timed {
+            at: *at,
+            bytes: chunk(json!({ "content": token }), Value::Null),
+        });
+    }
+    let end = plan.end_offset;
+    chunks.push(Timed {
+        at: end,
+        bytes: chunk(json!({}), json!(plan.finish_reason)),
+    });
+    if include_usage {
+        let v = json!({
+            "id": plan.id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_latlab",
+            "choices": [],
+            "usage": usage(plan),
+        });
+        chunks.push(Timed {
+            at: end,
+            bytes: sse(&v),
+        });
+    }
+    chunks.push(Timed {
+        at: end,
+        bytes: Bytes::from_static(b"data: [DONE]\n\n"),
+    });
+    // Mid-stream: after the role chunk and about half of the tokens.
+    let cut = 1 + plan.tokens.len().div_ceil(2);
+    let ending = match plan.fault {
+        Fault::Stall => Ending::StallAfter(cut),
+        Fault::Disconnect => Ending::DisconnectAfter(cut),
+        Fault::Malformed => {
+            let at = chunks[cut - 1].at;
+            chunks.insert(
+                cut,
+                Timed {
+                    at,
+                    bytes: Bytes::from_static(b"data: {\"id\": broken\n\n"),
+                },
+            );
+            Ending::Complete
+        }
+        Fault::None | Fault::Http5xx => Ending::Complete,
+    };
+    (chunks, ending)
+}
+
+async fn whole_response(
+    start: Instant,
+    plan: &CompletionPlan,
+    created: u64,
+    model: &str,
+    shutdown: Shutdown,
+) -> Response {
+    let json_response = |body: Body| {
+        let mut response = Response::new(body);
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    };
+    let body = json!({
+        "id": plan.id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": "fp_latlab",
+        "choices": [{
+            "index": 0,
+            "message": { "role": "assistant", "content": plan.tokens.concat(), "refusal": null },
+            "logprobs": null,
+            "finish_reason": plan.finish_reason,
+        }],
+        "usage": usage(plan),
+    });
+    let bytes = Bytes::from(body.to_string());
+    let half = bytes.slice(..bytes.len() / 2);
+    let at = plan.end_offset;
+    let (chunks, ending) = match plan.fault {
+        Fault::Stall => (vec![Timed { at, bytes: half }], Ending::StallAfter(1)),
+        Fault::Disconnect => (vec![Timed { at, bytes: half }], Ending::DisconnectAfter(1)),
+        Fault::Malformed => (
+            vec![Timed {
+                at,
+                bytes: Bytes::from_static(b"{\"id\": broken"),
+            }],
+            Ending::Complete,
+        ),
+        Fault::None | Fault::Http5xx => {
+            // A whole body: the headers leave with it, when the completion is done.
+            tokio::select! {
+                _ = tokio::time::sleep_until(start + at) => {}
+                _ = shutdown.wait() => {}
+            }
+            return json_response(Body::from(bytes));
+        }
+    };
+    json_response(timed_body(start, chunks, ending, shutdown))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenizer_keeps_spaces_and_splits_punctuation() {
+        let t = tokenize("Sure. Which day, Tuesday?");
+        assert_eq!(t, ["Sure", ".", " Which", " day", ",", " Tuesday", "?"]);
+        assert_eq!(t.concat(), "Sure. Which day, Tuesday?");
+        assert_eq!(tokenize("  it's  ok "), ["it's", " ok"]);
+        assert!(tokenize("").is_empty());
+    }
+
+    #[test]
+    fn normalization_ignores_case_and_punctuation() {
+        assert_eq!(normalize("  Hello, World! "), "hello world");
+    }
+
+    #[test]
+    fn plan_is_deterministic_and_seed_dependent() {
+        let config = LlmConfig::default();
+        let replies = Replies::default();
+        let messages = json!([{"role": "user", "content": "book me a table"}]);
+        let a = plan_completion(1, "", &config, &replies, &messages, None);
+        let b = plan_completion(1, "", &config, &replies, &messages, None);
+        let c = plan_completion(2, "", &config, &replies, &messages, None);
+        assert_eq!(a, b);
+        assert_ne!(a.token_offsets, c.token_offsets);
+        assert!(!a.tokens.is_empty());
+        assert!(a.token_offsets.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(a.prompt_tokens, 4);
+    }
+
+    #[test]
+    fn max_tokens_truncates() {
+        let plan = plan_completion(
+            1,
+            "",
+            &LlmConfig::default(),
+            &Replies::default(),
+            &json!([{"role": "user", "content": "x"}]),
+            Some(2),
+        );
+        assert_eq!(plan.tokens.len(), 2);
+        assert_eq!(plan.finish_reason, "length");
+    }
+}

@@ -1,0 +1,85 @@
+//! The `latlab` command line: clap definitions and their conversion to typed options.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::runner::RunOptions;
+
+/// latlab: measure per-stage latency of voice and vision AI pipelines.
+#[derive(Debug, Parser)]
+#[command(name = "latlab", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// latlab's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario suite and write a results folder.
+    Run(RunArgs),
+    /// Start the protocol emulator (Deepgram, OpenAI, ElevenLabs shapes) on loopback.
+    Emulate {
+        /// Emulator config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Rebuild a killed run's Parquet and histogram files from its span logs.
+    Recover {
+        /// The results folder.
+        dir: PathBuf,
+    },
+    /// Print the summary table of a results folder.
+    Show {
+        /// The results folder.
+        dir: PathBuf,
+    },
+}
+
+/// `latlab run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// Results folder (default: results/<scenario>-<timestamp>).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Parent of results folders.
+    #[arg(long, default_value = "results")]
+    pub results_root: PathBuf,
+    /// Calls per profile.
+    #[arg(long)]
+    pub calls: Option<usize>,
+    /// Calls in flight.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Replay speed (1.0 = real time).
+    #[arg(long)]
+    pub speed: Option<f64>,
+    /// Seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run only this profile (repeatable).
+    #[arg(long = "profile")]
+    pub profiles: Vec<String>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl From<&RunArgs> for RunOptions {
+    fn from(a: &RunArgs) -> RunOptions {
+        RunOptions {
+            out: a.out.clone(),
+            results_root: a.results_root.clone(),
+            calls: a.calls,
+            concurrency: a.concurrency,
+            speed: a.speed,
+            seed: a.seed,
+            profiles: a.profiles.clone(),
+            quiet: a.quiet,
+        }
+    }
+}

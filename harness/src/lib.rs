@@ -1,0 +1,14 @@
+//! latlab-harness: scenarios, the runner, result sinks and the `latlab` command.
+//!
+//! Data flows one way: a [`scenario`] names a dataset, backends and profiles; the [`runner`]
+//! replays it through `latlab-core`'s pipeline; [`sinks`] write what each turn recorded;
+//! [`summary`] prints the end-of-run table; [`manifest`] records what the run stood on.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod manifest;
+pub mod recover;
+pub mod runner;
+pub mod scenario;
+pub mod sinks;
+pub mod summary;

@@ -1,0 +1,103 @@
+//! The `latlab` binary: parse the command line, run, print errors with their causes.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use latlab_core::timing::Span;
+use latlab_harness::cli::{Cli, Command};
+use latlab_harness::runner::{self, RunOptions};
+use latlab_harness::scenario::Scenario;
+use latlab_harness::{manifest, recover, sinks, summary};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("latlab: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Run(args) => {
+            let scenario = Scenario::load(&args.scenario)?;
+            let result = rt.block_on(runner::run(&scenario, &RunOptions::from(&args)))?;
+            print!("{}", summary::render(&result.rows));
+            print_facts(&result.manifest);
+            println!("results: {}", result.dir.display());
+            Ok(())
+        }
+        Command::Emulate { config } => rt.block_on(emulate(&config)),
+        Command::Recover { dir } => {
+            let r = recover::recover(&dir)?;
+            println!(
+                "recovered {} spans and {} turns ({} torn lines skipped) into {}",
+                r.spans,
+                r.turns,
+                r.torn_lines,
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::Show { dir } => {
+            let (spans, _) = sinks::read_log::<Span>(&dir.join(sinks::SPANS_LOG))?;
+            print!("{}", summary::render(&summary::summarize(&spans)));
+            if let Ok(m) = manifest::RunManifest::read(&dir) {
+                print_facts(&m);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_facts(m: &manifest::RunManifest) {
+    if let Some(p) = &m.pacing {
+        println!(
+            "frame pacing lag: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} frames",
+            p.p50_ns as f64 / 1e6,
+            p.p99_ns as f64 / 1e6,
+            p.max_ns as f64 / 1e6,
+            p.frames
+        );
+    }
+    if let Some(c) = &m.counts {
+        println!(
+            "{} calls, {} turns ({} failed), {} spans; status {}",
+            c.calls, c.turns, c.failed_turns, c.spans, m.status
+        );
+    }
+    for note in &m.notes {
+        println!("note: {note}");
+    }
+}
+
+async fn emulate(config: &Path) -> anyhow::Result<()> {
+    let (config, dataset_dir) = latlab_emulator::load_config(config)?;
+    let dataset = match dataset_dir {
+        Some(dir) => Some(std::sync::Arc::new(latlab_core::dataset::Dataset::load(
+            &dir,
+        )?)),
+        None => None,
+    };
+    let emulator = latlab_emulator::Emulator::start(config, dataset).await?;
+    println!("stt: {}/v1/listen", emulator.stt_url());
+    println!("llm: {}/chat/completions", emulator.llm_url());
+    println!(
+        "tts: {}/v1/text-to-speech/{{voice_id}}/stream",
+        emulator.tts_url()
+    );
+    println!("press Ctrl-C to stop");
+    tokio::signal::ctrl_c().await?;
+    println!("{}", serde_json::to_string_pretty(&emulator.stats())?);
+    emulator.shutdown().await;
+    Ok(())
+}

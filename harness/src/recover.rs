@@ -1,0 +1,51 @@
+//! `latlab recover`: rebuild a killed or interrupted run's Parquet and histogram files from
+//! its append-only logs.
+
+use std::path::Path;
+
+use latlab_core::timing::{Outcome, Span, TurnTimeline};
+
+use crate::manifest::{Counts, RunManifest};
+use crate::runner::sort_results;
+use crate::sinks::{self, SPANS_LOG, TURNS_LOG};
+
+/// What recovery found.
+#[derive(Debug)]
+pub struct Recovered {
+    /// Spans recovered.
+    pub spans: usize,
+    /// Turns recovered.
+    pub turns: usize,
+    /// Torn lines skipped (a write cut by the kill).
+    pub torn_lines: usize,
+}
+
+/// Rebuilds `spans.parquet`, `turns.parquet` and `latency.hlog` in `dir` from its logs.
+pub fn recover(dir: &Path) -> anyhow::Result<Recovered> {
+    let (mut spans, torn_spans) = sinks::read_log::<Span>(&dir.join(SPANS_LOG))?;
+    let (mut turns, torn_turns) = sinks::read_log::<TurnTimeline>(&dir.join(TURNS_LOG))?;
+    // A span whose turn line never made it is still a complete, valid span: keep both logs as they are.
+    sort_results(&mut spans, &mut turns);
+    sinks::write_tables(dir, &spans, &turns)?;
+    if let Ok(mut manifest) = RunManifest::read(dir)
+        && manifest.status == "running"
+    {
+        manifest.status = "recovered".into();
+        manifest.notes.push(format!(
+            "recovered from the span logs after the run stopped early ({} torn lines skipped)",
+            torn_spans + torn_turns
+        ));
+        manifest.counts = Some(Counts {
+            calls: 0,
+            turns: turns.len(),
+            failed_turns: turns.iter().filter(|t| t.outcome != Outcome::Ok).count(),
+            spans: spans.len(),
+        });
+        manifest.write(dir)?;
+    }
+    Ok(Recovered {
+        spans: spans.len(),
+        turns: turns.len(),
+        torn_lines: torn_spans + torn_turns,
+    })
+}

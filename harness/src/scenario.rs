@@ -1,0 +1,455 @@
+//! Scenarios: TOML files naming a dataset, a backend per stage, the profiles to run, the
+//! number of calls, concurrency, seed and limits. Documented in `docs/scenarios.md`.
+//!
+//! Every error names the scenario file and, where TOML can tell, the line and key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use latlab_core::backends::Timeouts;
+use latlab_core::backends::deepgram::DeepgramConfig;
+use latlab_core::backends::elevenlabs::{ElevenLabsConfig, parse_output_format};
+use latlab_core::backends::openai::OpenAiConfig;
+use latlab_core::profile::Profile;
+use latlab_emulator::EmulatorConfig;
+use serde::{Deserialize, Serialize};
+
+/// The `base_url` that means "start latlab's emulator and use it".
+pub const EMULATOR: &str = "emulator";
+
+/// A loaded, validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Its text (hashed into the run manifest).
+    pub text: String,
+    /// Its content.
+    pub spec: ScenarioSpec,
+    /// The profiles to run, in order, with their names filled in.
+    pub profiles: Vec<Profile>,
+    /// The dataset folder, resolved against the scenario file.
+    pub dataset_dir: PathBuf,
+}
+
+/// The scenario file's shape.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// Name used for the results folder.
+    pub name: String,
+    /// What the scenario measures.
+    #[serde(default)]
+    pub description: String,
+    /// Dataset folder, relative to the scenario file.
+    pub dataset: PathBuf,
+    /// Seed for everything random (the emulator's timings and faults).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Calls per profile; the dataset is replayed in order and cycled. Default: its size.
+    #[serde(default)]
+    pub calls: Option<usize>,
+    /// Calls in flight at once (closed loop).
+    #[serde(default = "one")]
+    pub concurrency: usize,
+    /// Replay speed: 1.0 is real time.
+    #[serde(default = "unit")]
+    pub speed: f64,
+    /// Audio frame length (ms).
+    #[serde(default = "default_frame_ms")]
+    pub frame_ms: u32,
+    /// Spacing between the first calls' starts (ms), so they don't all start in one instant.
+    #[serde(default = "default_stagger_ms")]
+    pub stagger_ms: u64,
+    /// A TOML file of profiles, relative to the scenario file.
+    #[serde(default)]
+    pub profiles_file: Option<PathBuf>,
+    /// Which profiles to run, in order. Default: all defined.
+    #[serde(default)]
+    pub run_profiles: Vec<String>,
+    /// Profiles defined inline (override those of `profiles_file` with the same name).
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+    /// A backend per stage.
+    pub backends: BackendsSpec,
+    /// Timeouts and limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Emulator settings, used when a backend's `base_url` is `emulator`.
+    #[serde(default)]
+    pub emulator: Option<EmulatorConfig>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+fn one() -> usize {
+    1
+}
+fn unit() -> f64 {
+    1.0
+}
+fn default_frame_ms() -> u32 {
+    20
+}
+fn default_stagger_ms() -> u64 {
+    100
+}
+
+/// The backend of each stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendsSpec {
+    /// Speech-to-text.
+    pub stt: SttBackend,
+    /// Language model.
+    pub llm: LlmBackend,
+    /// Text-to-speech.
+    pub tts: TtsBackend,
+}
+
+/// Speech-to-text backends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SttBackend {
+    /// Deepgram live streaming (WebSocket).
+    Deepgram(DeepgramConfig),
+}
+
+/// Language-model backends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LlmBackend {
+    /// OpenAI Chat Completions (and compatible servers).
+    Openai(OpenAiConfig),
+}
+
+/// Text-to-speech backends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TtsBackend {
+    /// ElevenLabs HTTP streaming.
+    Elevenlabs(ElevenLabsConfig),
+}
+
+/// Timeouts and limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Opening a connection, ms.
+    pub connect_timeout_ms: u64,
+    /// Request sent to response status, ms.
+    pub response_timeout_ms: u64,
+    /// Longest silence inside a stream before it counts as stalled, ms.
+    pub stall_timeout_ms: u64,
+    /// How long after a turn's scheduled end its final transcript may take, ms.
+    pub transcript_timeout_ms: u64,
+    /// Stop scheduling new calls after this many seconds (0 = no limit).
+    pub max_duration_s: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            connect_timeout_ms: 5_000,
+            response_timeout_ms: 10_000,
+            stall_timeout_ms: 3_000,
+            transcript_timeout_ms: 5_000,
+            max_duration_s: 0,
+        }
+    }
+}
+
+impl Limits {
+    /// The backend timeouts these limits set.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect_ms: self.connect_timeout_ms,
+            response_ms: self.response_timeout_ms,
+            stall_ms: self.stall_timeout_ms,
+        }
+    }
+}
+
+/// A scenario that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read scenario {path}: {source}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax or shape error (the message carries line, column and key).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message.
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("{path}:{line}: key `{key}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The line the key is on (1-based; 0 when the key is absent).
+        line: usize,
+        /// The key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A profiles file: `[name]` tables of knobs.
+type ProfilesFile = BTreeMap<String, Profile>;
+
+impl Scenario {
+    /// Loads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = read(path)?;
+        let spec: ScenarioSpec = parse(path, &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let invalid = |key: &str, message: String| ScenarioError::Invalid {
+            path: path.to_path_buf(),
+            line: line_of(&text, key),
+            key: key.to_string(),
+            message,
+        };
+
+        let mut defined = ProfilesFile::new();
+        if let Some(file) = &spec.profiles_file {
+            let file = base.join(file);
+            let profiles_text = read(&file)?;
+            defined = parse(&file, &profiles_text)?;
+        }
+        defined.extend(spec.profiles.clone());
+        if defined.is_empty() {
+            defined.insert("balanced".into(), Profile::balanced());
+        }
+        let names: Vec<String> = if spec.run_profiles.is_empty() {
+            defined.keys().cloned().collect()
+        } else {
+            spec.run_profiles.clone()
+        };
+        let mut profiles = Vec::new();
+        for name in names {
+            let mut profile = defined.get(&name).cloned().ok_or_else(|| {
+                invalid(
+                    "run_profiles",
+                    format!(
+                        "no profile named {name:?} (defined: {})",
+                        defined.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(invalid(
+                    "run_profiles",
+                    format!("profile name {name:?} may use only A-Z a-z 0-9 _ -"),
+                ));
+            }
+            if profile.endpointing_ms > 10_000 {
+                return Err(invalid(
+                    "endpointing_ms",
+                    format!("profile {name}: {} ms is over 10 s", profile.endpointing_ms),
+                ));
+            }
+            profile.name = name;
+            profiles.push(profile);
+        }
+
+        if spec.name.is_empty()
+            || !spec
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(invalid(
+                "name",
+                "must be non-empty and use only A-Z a-z 0-9 _ -".into(),
+            ));
+        }
+        if spec.concurrency == 0 {
+            return Err(invalid("concurrency", "must be at least 1".into()));
+        }
+        if spec.calls == Some(0) {
+            return Err(invalid("calls", "must be at least 1".into()));
+        }
+        if !(spec.speed.is_finite() && spec.speed > 0.0 && spec.speed <= 100.0) {
+            return Err(invalid(
+                "speed",
+                format!("{} is not in (0, 100]", spec.speed),
+            ));
+        }
+        if !(5..=1000).contains(&spec.frame_ms) {
+            return Err(invalid(
+                "frame_ms",
+                format!("{} ms is not in [5, 1000]", spec.frame_ms),
+            ));
+        }
+        let TtsBackend::Elevenlabs(tts) = &spec.backends.tts;
+        parse_output_format(&tts.output_format).map_err(|m| invalid("output_format", m))?;
+        if let Some(emulator) = &spec.emulator {
+            emulator
+                .validate()
+                .map_err(|e| invalid("emulator", e.to_string()))?;
+        }
+        let dataset_dir = base.join(&spec.dataset);
+        Ok(Scenario {
+            path: path.to_path_buf(),
+            text,
+            profiles,
+            dataset_dir,
+            spec,
+        })
+    }
+
+    /// Whether any backend points at the emulator.
+    pub fn uses_emulator(&self) -> bool {
+        let b = &self.spec.backends;
+        let SttBackend::Deepgram(stt) = &b.stt;
+        let LlmBackend::Openai(llm) = &b.llm;
+        let TtsBackend::Elevenlabs(tts) = &b.tts;
+        [&stt.base_url, &llm.base_url, &tts.base_url]
+            .iter()
+            .any(|u| u.as_str() == EMULATOR)
+    }
+}
+
+fn read(path: &Path) -> Result<String, ScenarioError> {
+    std::fs::read_to_string(path).map_err(|source| ScenarioError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ScenarioError> {
+    toml::from_str(text).map_err(|e| ScenarioError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string().trim_end().to_string(),
+    })
+}
+
+/// The 1-based line where `key` is first assigned (0 when it is not in the file).
+fn line_of(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+                || l.starts_with(&format!("[{key}"))
+        })
+        .map_or(0, |i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    const MINIMAL: &str = r#"
+name = "t"
+dataset = "data"
+concurrency = 2
+
+[backends.stt]
+kind = "deepgram"
+base_url = "emulator"
+
+[backends.llm]
+kind = "openai"
+base_url = "emulator"
+
+[backends.tts]
+kind = "elevenlabs"
+base_url = "emulator"
+output_format = "wav_16000"
+
+[profiles.fast]
+endpointing_ms = 200
+"#;
+
+    #[test]
+    fn loads_a_minimal_scenario() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Scenario::load(&write(dir.path(), "s.toml", MINIMAL)).unwrap();
+        assert_eq!(s.profiles.len(), 1);
+        assert_eq!(s.profiles[0].name, "fast");
+        assert_eq!(s.profiles[0].endpointing_ms, 200);
+        assert!(s.uses_emulator());
+        assert_eq!(s.dataset_dir, dir.path().join("data"));
+    }
+
+    #[test]
+    fn syntax_error_names_file_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = MINIMAL.replace("concurrency = 2", "concurrency = \"two\"");
+        let e = Scenario::load(&write(dir.path(), "s.toml", &bad))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("s.toml") && e.contains("line 4") && e.contains("concurrency"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = MINIMAL.replace("concurrency = 2", "concurrency = 2\nconcurency = 3");
+        let e = Scenario::load(&write(dir.path(), "s.toml", &bad))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("s.toml") && e.contains("line 5") && e.contains("concurency"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn invalid_value_names_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = MINIMAL.replace("concurrency = 2", "concurrency = 0");
+        let e = Scenario::load(&write(dir.path(), "s.toml", &bad))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("s.toml:4: key `concurrency`: must be at least 1"),
+            "{e}"
+        );
+        let bad = MINIMAL.replace("name = \"t\"", "name = \"t\"\nrun_profiles = [\"slow\"]");
+        let e = Scenario::load(&write(dir.path(), "s.toml", &bad))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("s.toml:3: key `run_profiles`: no profile named \"slow\""),
+            "{e}"
+        );
+        let bad = MINIMAL.replace("wav_16000", "mp3_44100_128");
+        let e = Scenario::load(&write(dir.path(), "s.toml", &bad))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `output_format`"), "{e}");
+    }
+
+    #[test]
+    fn shipped_scenarios_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let s = Scenario::load(&root.join("smoke.toml")).unwrap();
+        let names: Vec<_> = s.profiles.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["conservative", "balanced", "aggressive"]);
+    }
+}

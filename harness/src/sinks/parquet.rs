@@ -1,0 +1,223 @@
+//! Columnar tables written as Parquet with the low-level writer (no Arrow, no polars here:
+//! the runner stays light; the analysis crate reads these files).
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use latlab_core::timing::{Span, TurnTimeline};
+use parquet::basic::Compression;
+use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+use parquet::errors::ParquetError;
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::parser::parse_message_type;
+
+/// One nullable column.
+pub enum Column {
+    /// 64-bit integers.
+    I64(Vec<Option<i64>>),
+    /// Doubles.
+    F64(Vec<Option<f64>>),
+    /// UTF-8 strings.
+    Str(Vec<Option<String>>),
+}
+
+/// Named columns of equal length.
+#[derive(Default)]
+pub struct Table {
+    columns: Vec<(&'static str, Column)>,
+}
+
+impl Table {
+    fn add(&mut self, name: &'static str, column: Column) -> &mut Self {
+        self.columns.push((name, column));
+        self
+    }
+
+    fn i64(&mut self, name: &'static str, v: impl Iterator<Item = Option<i64>>) -> &mut Self {
+        self.add(name, Column::I64(v.collect()))
+    }
+
+    fn f64(&mut self, name: &'static str, v: impl Iterator<Item = Option<f64>>) -> &mut Self {
+        self.add(name, Column::F64(v.collect()))
+    }
+
+    fn str(&mut self, name: &'static str, v: impl Iterator<Item = Option<String>>) -> &mut Self {
+        self.add(name, Column::Str(v.collect()))
+    }
+
+    /// Writes the table to `path` as one Parquet row group.
+    pub fn write(&self, path: &Path, message: &str) -> Result<(), ParquetError> {
+        let fields: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(name, c)| match c {
+                Column::I64(_) => format!("OPTIONAL INT64 {name};"),
+                Column::F64(_) => format!("OPTIONAL DOUBLE {name};"),
+                Column::Str(_) => format!("OPTIONAL BYTE_ARRAY {name} (UTF8);"),
+            })
+            .collect();
+        let schema = Arc::new(parse_message_type(&format!(
+            "message {message} {{ {} }}",
+            fields.join(" ")
+        ))?);
+        let props = Arc::new(
+            WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .build(),
+        );
+        let tmp = path.with_extension("parquet.tmp");
+        let mut writer = SerializedFileWriter::new(File::create(&tmp)?, schema, props)?;
+        let mut group = writer.next_row_group()?;
+        for (_, column) in &self.columns {
+            let mut col = group.next_column()?.ok_or_else(|| {
+                ParquetError::General("schema has fewer columns than the table".into())
+            })?;
+            match column {
+                Column::I64(v) => {
+                    let (values, defs) = split(v, |x| *x);
+                    col.typed::<Int64Type>()
+                        .write_batch(&values, Some(&defs), None)?;
+                }
+                Column::F64(v) => {
+                    let (values, defs) = split(v, |x| *x);
+                    col.typed::<DoubleType>()
+                        .write_batch(&values, Some(&defs), None)?;
+                }
+                Column::Str(v) => {
+                    let (values, defs) = split(v, |x| ByteArray::from(x.as_str()));
+                    col.typed::<ByteArrayType>()
+                        .write_batch(&values, Some(&defs), None)?;
+                }
+            }
+            col.close()?;
+        }
+        group.close()?;
+        writer.close()?;
+        // Rename last, so a reader never sees a half-written file under the final name.
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    }
+}
+
+fn split<T, V>(column: &[Option<T>], f: impl Fn(&T) -> V) -> (Vec<V>, Vec<i16>) {
+    let values = column.iter().flatten().map(&f).collect();
+    let defs = column.iter().map(|x| i16::from(x.is_some())).collect();
+    (values, defs)
+}
+
+fn ns(v: u64) -> Option<i64> {
+    i64::try_from(v).ok()
+}
+
+/// The spans table (`spans.parquet`): one row per stage per turn.
+pub fn spans_table(spans: &[Span]) -> Table {
+    let mut t = Table::default();
+    t.str("run", spans.iter().map(|s| Some(s.run.clone())))
+        .str("scenario", spans.iter().map(|s| Some(s.scenario.clone())))
+        .str("profile", spans.iter().map(|s| Some(s.profile.clone())))
+        .str("call", spans.iter().map(|s| Some(s.call.clone())))
+        .i64(
+            "iteration",
+            spans.iter().map(|s| Some(i64::from(s.iteration))),
+        )
+        .i64("turn", spans.iter().map(|s| Some(i64::from(s.turn))))
+        .str(
+            "stage",
+            spans.iter().map(|s| Some(s.stage.as_str().to_string())),
+        )
+        .str("backend", spans.iter().map(|s| Some(s.backend.clone())))
+        .i64("scheduled_ns", spans.iter().map(|s| ns(s.scheduled_ns)))
+        .i64("start_ns", spans.iter().map(|s| s.start_ns.and_then(ns)))
+        .i64(
+            "first_output_ns",
+            spans.iter().map(|s| s.first_output_ns.and_then(ns)),
+        )
+        .i64("end_ns", spans.iter().map(|s| s.end_ns.and_then(ns)))
+        .i64("latency_ns", spans.iter().map(|s| s.latency_ns))
+        .f64("audio_ms", spans.iter().map(|s| s.units.audio_ms))
+        .i64("tokens", spans.iter().map(|s| s.units.tokens.and_then(ns)))
+        .i64("bytes", spans.iter().map(|s| s.units.bytes.and_then(ns)))
+        .i64("chars", spans.iter().map(|s| s.units.chars.and_then(ns)))
+        .str(
+            "outcome",
+            spans.iter().map(|s| Some(s.outcome.as_str().to_string())),
+        )
+        .str(
+            "error_kind",
+            spans
+                .iter()
+                .map(|s| s.error.as_ref().map(|e| e.kind.as_str().to_string())),
+        )
+        .i64(
+            "error_status",
+            spans
+                .iter()
+                .map(|s| s.error.as_ref().and_then(|e| e.status).map(i64::from)),
+        )
+        .str(
+            "error_message",
+            spans
+                .iter()
+                .map(|s| s.error.as_ref().map(|e| e.message.clone())),
+        );
+    t
+}
+
+/// The turns table (`turns.parquet`): every stage boundary of every turn.
+pub fn turns_table(turns: &[TurnTimeline]) -> Table {
+    let mut t = Table::default();
+    let opt = |f: fn(&TurnTimeline) -> Option<u64>| turns.iter().map(move |x| f(x).and_then(ns));
+    t.str("run", turns.iter().map(|x| Some(x.run.clone())))
+        .str("scenario", turns.iter().map(|x| Some(x.scenario.clone())))
+        .str("profile", turns.iter().map(|x| Some(x.profile.clone())))
+        .str("call", turns.iter().map(|x| Some(x.call.clone())))
+        .i64(
+            "iteration",
+            turns.iter().map(|x| Some(i64::from(x.iteration))),
+        )
+        .i64("turn", turns.iter().map(|x| Some(i64::from(x.turn))))
+        .i64(
+            "user_start_scheduled_ns",
+            turns.iter().map(|x| ns(x.user_start_scheduled_ns)),
+        )
+        .i64(
+            "user_end_scheduled_ns",
+            turns.iter().map(|x| ns(x.user_end_scheduled_ns)),
+        )
+        .i64("speech_end_detected_ns", opt(|x| x.speech_end_detected_ns))
+        .i64("final_transcript_ns", opt(|x| x.final_transcript_ns))
+        .i64("llm_request_sent_ns", opt(|x| x.llm_request_sent_ns))
+        .i64("llm_first_token_ns", opt(|x| x.llm_first_token_ns))
+        .i64("first_sentence_ns", opt(|x| x.first_sentence_ns))
+        .i64("tts_request_sent_ns", opt(|x| x.tts_request_sent_ns))
+        .i64("tts_first_byte_ns", opt(|x| x.tts_first_byte_ns))
+        .i64("tts_first_audible_ns", opt(|x| x.tts_first_audible_ns))
+        .i64("tts_done_ns", opt(|x| x.tts_done_ns))
+        .i64(
+            "voice_to_voice_ns",
+            turns.iter().map(|x| x.voice_to_voice_ns),
+        )
+        .f64("agent_audio_ms", turns.iter().map(|x| x.agent_audio_ms))
+        .f64("barge_in_ms", turns.iter().map(|x| x.barge_in_ms))
+        .str("transcript", turns.iter().map(|x| x.transcript.clone()))
+        .str("reply", turns.iter().map(|x| x.reply.clone()))
+        .str(
+            "outcome",
+            turns.iter().map(|x| Some(x.outcome.as_str().to_string())),
+        )
+        .str(
+            "error_kind",
+            turns
+                .iter()
+                .map(|x| x.error.as_ref().map(|e| e.kind.as_str().to_string())),
+        )
+        .str(
+            "error_message",
+            turns
+                .iter()
+                .map(|x| x.error.as_ref().map(|e| e.message.clone())),
+        );
+    t
+}
