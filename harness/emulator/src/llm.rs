@@ -45,28 +45,42 @@ const PHRASES: &[&str] = &[
     "I understand, let me look into it.",
 ];
 
-/// The dataset's replies, keyed by the normalized text of the user turn they answer.
+/// The dataset's replies, keyed by the normalized text of the user turn they answer: per
+/// call (the session header names it) first, then over the whole dataset.
 #[derive(Debug, Clone, Default)]
-pub struct Replies(HashMap<String, String>);
+pub struct Replies {
+    by_call: HashMap<(String, String), String>,
+    any: HashMap<String, String>,
+}
 
 impl Replies {
     /// Every turn of `dataset` that has a reply.
     pub fn from_dataset(dataset: Option<&Dataset>) -> Replies {
-        let mut map = HashMap::new();
+        let mut replies = Replies::default();
         for call in dataset.into_iter().flat_map(|d| d.calls.iter()) {
             for turn in &call.turns {
                 if let Some(reply) = &turn.reply {
-                    map.entry(normalize(&turn.text))
+                    let text = normalize(&turn.text);
+                    replies
+                        .by_call
+                        .entry((call.id.clone(), text.clone()))
                         .or_insert_with(|| reply.clone());
+                    replies.any.entry(text).or_insert_with(|| reply.clone());
                 }
             }
         }
-        Replies(map)
+        replies
     }
 
-    /// The reply to `user_text`, compared case-insensitively and ignoring punctuation.
-    pub fn lookup(&self, user_text: &str) -> Option<&str> {
-        self.0.get(&normalize(user_text)).map(String::as_str)
+    /// The reply to `user_text` in the call named by `session` (`<call>#<iteration>`), or
+    /// anywhere in the dataset; compared case-insensitively and ignoring punctuation.
+    pub fn lookup(&self, session: &str, user_text: &str) -> Option<&str> {
+        let text = normalize(user_text);
+        let call = session.rsplit_once('#').map_or(session, |(call, _)| call);
+        self.by_call
+            .get(&(call.to_string(), text.clone()))
+            .or_else(|| self.any.get(&text))
+            .map(String::as_str)
     }
 }
 
@@ -178,7 +192,7 @@ pub fn plan_completion(
         .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
         .map(content_text)
         .unwrap_or_default();
-    let text = match replies.lookup(&last_user) {
+    let text = match replies.lookup(session, &last_user) {
         Some(reply) => reply.to_string(),
         None => generated_reply(&mut seed::request_rng(seed, SERVICE, &key, Stream::Content)),
     };

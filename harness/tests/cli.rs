@@ -1,0 +1,307 @@
+//! The real `latlab` binary against the real emulator on loopback: the smoke suite, the
+//! endpointing knob, injected faults, bad input and a killed run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use latlab_core::timing::{ErrorKind, Outcome, Span, Stage, TurnTimeline};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+
+fn latlab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_latlab"))
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn run_ok(args: &[&str]) -> Output {
+    let out = latlab().args(args).output().expect("latlab runs");
+    assert!(
+        out.status.success(),
+        "latlab {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn parquet_rows(path: &Path) -> i64 {
+    SerializedFileReader::new(File::open(path).unwrap())
+        .unwrap()
+        .metadata()
+        .file_metadata()
+        .num_rows()
+}
+
+/// Spans grouped by (profile, call, iteration, turn).
+fn by_turn(spans: &[Span]) -> BTreeMap<(String, String, u32, u32), Vec<&Span>> {
+    let mut m: BTreeMap<_, Vec<&Span>> = BTreeMap::new();
+    for s in spans {
+        m.entry((s.profile.clone(), s.call.clone(), s.iteration, s.turn))
+            .or_default()
+            .push(s);
+    }
+    m
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Writes a scenario over the smoke dataset with the given profiles and emulator extras.
+fn scenario(dir: &Path, profiles: &str, calls: usize, emulator: &str) -> PathBuf {
+    let dataset = root().join("datasets/smoke");
+    let text = format!(
+        r#"
+name = "t"
+dataset = "{}"
+seed = 5
+calls = {calls}
+concurrency = {calls}
+stagger_ms = 20
+
+[backends.stt]
+kind = "deepgram"
+base_url = "emulator"
+
+[backends.llm]
+kind = "openai"
+base_url = "emulator"
+
+[backends.tts]
+kind = "elevenlabs"
+base_url = "emulator"
+output_format = "wav_16000"
+
+[limits]
+stall_timeout_ms = 800
+
+{profiles}
+
+{emulator}
+"#,
+        dataset.display()
+    );
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_smoke_suite_times_every_stage_of_every_turn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("smoke");
+    let scenario = root().join("scenarios/smoke.toml");
+    let out = run_ok(&["run", scenario.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "-q"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in ["voice-to-voice", "conservative", "balanced", "aggressive", "p95 ms", "results: "] {
+        assert!(stdout.contains(needle), "summary lacks {needle:?}:\n{stdout}");
+    }
+
+    let spans: Vec<Span> = read_jsonl(&out_dir.join("spans.jsonl"));
+    let turns: Vec<TurnTimeline> = read_jsonl(&out_dir.join("turns.jsonl"));
+    let dataset_turns = 29;
+    assert_eq!(turns.len(), 3 * dataset_turns);
+    let grouped = by_turn(&spans);
+    assert_eq!(grouped.len(), 3 * dataset_turns);
+    for (key, spans) in &grouped {
+        let stages: BTreeSet<Stage> = spans.iter().map(|s| s.stage).collect();
+        assert_eq!(stages, Stage::ALL.into_iter().collect(), "{key:?}");
+    }
+    assert_eq!(parquet_rows(&out_dir.join("spans.parquet")), spans.len() as i64);
+    assert_eq!(parquet_rows(&out_dir.join("turns.parquet")), turns.len() as i64);
+    assert!(std::fs::read_to_string(out_dir.join("latency.hlog")).unwrap().contains("balanced.turn"));
+
+    // Voice-to-voice is the first audible sample minus the scheduled end of user speech.
+    let ok: Vec<&TurnTimeline> = turns.iter().filter(|t| t.outcome == Outcome::Ok).collect();
+    assert!(ok.len() >= turns.len() * 9 / 10, "{} of {} turns ok", ok.len(), turns.len());
+    for t in &ok {
+        let v2v = t.tts_first_audible_ns.unwrap() as i64 - t.user_end_scheduled_ns as i64;
+        assert_eq!(t.voice_to_voice_ns, Some(v2v));
+        let span = grouped[&(t.profile.clone(), t.call.clone(), t.iteration, t.turn)]
+            .iter()
+            .find(|s| s.stage == Stage::Turn)
+            .unwrap();
+        assert_eq!(span.latency_ns, Some(v2v));
+        assert_eq!(span.scheduled_ns, t.user_end_scheduled_ns);
+    }
+
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["schema_version"], 1);
+    assert_eq!(manifest["status"], "complete");
+    assert_eq!(manifest["seed"], 42);
+    assert_eq!(manifest["counts"]["turns"], 3 * dataset_turns);
+    assert_eq!(manifest["dataset"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(manifest["scenario"]["sha256"].as_str().unwrap().len(), 64);
+    assert!(manifest["host"]["cores"].as_u64().unwrap() >= 1);
+    assert!(manifest["pacing"]["frames"].as_u64().unwrap() > 10_000);
+}
+
+#[test]
+fn raising_the_endpointing_knob_by_300_ms_moves_the_endpoint_by_300_ms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profiles = r#"
+[profiles.short]
+endpointing_ms = 200
+[profiles.long]
+endpointing_ms = 500
+"#;
+    let path = scenario(tmp.path(), profiles, 4, "");
+    let out_dir = tmp.path().join("out");
+    run_ok(&["run", path.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "-q"]);
+    let spans: Vec<Span> = read_jsonl(&out_dir.join("spans.jsonl"));
+    let endpoint_ms = |profile: &str| {
+        median(
+            spans
+                .iter()
+                .filter(|s| s.profile == profile && s.stage == Stage::Endpoint && s.outcome == Outcome::Ok)
+                .map(|s| s.latency_ns.unwrap() as f64 / 1e6)
+                .collect(),
+        )
+    };
+    let moved = endpoint_ms("long") - endpoint_ms("short");
+    assert!((250.0..350.0).contains(&moved), "endpoint moved by {moved} ms");
+}
+
+#[test]
+fn failing_backends_become_typed_errors_and_no_turn_is_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let emulator = r#"
+[emulator.llm.faults]
+http_5xx = 0.10
+disconnect = 0.05
+stall = 0.05
+
+[emulator.tts.faults]
+disconnect = 0.05
+"#;
+    let path = scenario(tmp.path(), "[profiles.balanced]\nendpointing_ms = 300", 20, emulator);
+    let out_dir = tmp.path().join("out");
+    run_ok(&["run", path.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "-q"]);
+    let spans: Vec<Span> = read_jsonl(&out_dir.join("spans.jsonl"));
+    let turns: Vec<TurnTimeline> = read_jsonl(&out_dir.join("turns.jsonl"));
+    // 20 calls = the 10 smoke calls twice: 58 turns, each with all five spans.
+    assert_eq!(turns.len(), 58);
+    let grouped = by_turn(&spans);
+    assert_eq!(grouped.len(), 58);
+    assert!(grouped.values().all(|s| s.len() == 5));
+
+    let errors = |stage: Stage| -> Vec<&Span> {
+        spans.iter().filter(|s| s.stage == stage && s.outcome == Outcome::Error).collect()
+    };
+    let llm = errors(Stage::Llm);
+    assert!((3..=25).contains(&llm.len()), "{} LLM errors of 58", llm.len());
+    for s in &llm {
+        let e = s.error.as_ref().unwrap();
+        assert!(
+            matches!(e.kind, ErrorKind::Http | ErrorKind::Disconnected | ErrorKind::Stall),
+            "{e:?}"
+        );
+        if e.kind == ErrorKind::Http {
+            assert_eq!(e.status, Some(503));
+        }
+    }
+    for s in errors(Stage::Tts) {
+        assert_eq!(s.error.as_ref().unwrap().kind, ErrorKind::Disconnected);
+    }
+    // A turn fails exactly when one of its stages failed, and says why.
+    for t in &turns {
+        let key = (t.profile.clone(), t.call.clone(), t.iteration, t.turn);
+        let stage_failed = grouped[&key].iter().any(|s| s.stage != Stage::Turn && s.outcome == Outcome::Error);
+        assert_eq!(t.outcome == Outcome::Error, stage_failed, "{t:#?}");
+        assert_eq!(t.error.is_some(), stage_failed);
+    }
+    // A failed LLM leaves TTS skipped, not silently missing.
+    for s in &llm {
+        let tts = grouped[&(s.profile.clone(), s.call.clone(), s.iteration, s.turn)]
+            .iter()
+            .find(|x| x.stage == Stage::Tts)
+            .unwrap();
+        assert!(matches!(tts.outcome, Outcome::Skipped | Outcome::Ok | Outcome::Error));
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "complete");
+    assert!(manifest["emulator"]["llm"]["faults"]["http_5xx"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_bad_scenario_names_file_line_and_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = scenario(tmp.path(), "[profiles.p]\nendpointing_ms = \"soon\"", 1, "");
+    let out = latlab().args(["run", path.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("scenario.toml") && err.contains("endpointing_ms") && err.contains("line 2"), "{err}");
+
+    let out = latlab().args(["run", "/nonexistent/s.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/s.toml"));
+}
+
+#[test]
+fn a_bad_dataset_names_the_manifest_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::copy(root().join("datasets/smoke/call-01.wav"), data.join("a.wav")).unwrap();
+    std::fs::write(
+        data.join("manifest.jsonl"),
+        r#"{"id":"a","audio":"a.wav","sample_rate":8000,"turns":[{"start_ms":0,"end_ms":10,"text":"x"}]}"#,
+    )
+    .unwrap();
+    let path = scenario(tmp.path(), "", 1, "");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replace(&root().join("datasets/smoke").display().to_string(), &data.display().to_string());
+    std::fs::write(&path, text).unwrap();
+    let out = latlab().args(["run", path.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("manifest.jsonl:1") && err.contains("sample rate is 16000 Hz"), "{err}");
+}
+
+#[test]
+fn a_killed_run_leaves_spans_that_recover_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = scenario(tmp.path(), "[profiles.p]\nendpointing_ms = 300", 10, "");
+    let out_dir = tmp.path().join("out");
+    let mut child = latlab()
+        .args(["run", path.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "-q"])
+        .spawn()
+        .unwrap();
+    // Wait until a few turns are logged, then SIGKILL mid-run.
+    let log = out_dir.join("spans.jsonl");
+    let started = std::time::Instant::now();
+    loop {
+        let lines = std::fs::read_to_string(&log).map(|s| s.lines().count()).unwrap_or(0);
+        if lines >= 20 || started.elapsed().as_secs() > 60 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let logged: Vec<Span> = read_jsonl(&log);
+    assert!(logged.len() >= 20 && logged.len() < 29 * 5, "{} spans logged", logged.len());
+    assert!(!out_dir.join("spans.parquet").exists());
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "running");
+
+    run_ok(&["recover", out_dir.to_str().unwrap()]);
+    assert_eq!(parquet_rows(&out_dir.join("spans.parquet")), logged.len() as i64);
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "recovered");
+    let out = run_ok(&["show", out_dir.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("voice-to-voice"));
+}
