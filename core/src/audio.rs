@@ -241,7 +241,7 @@ mod tests {
             }
         }
         let at = first_at.expect("audible");
-        assert!(at >= 44 + 1600 * 2 - 7 && at <= 44 + 1600 * 2, "at {at}");
+        assert!((44 + 1600 * 2 - 7..=44 + 1600 * 2).contains(&at), "at {at}");
         assert!((probe.audio_ms() - 110.0).abs() < 1e-9);
         assert_eq!(probe.bytes(), bytes.len() as u64);
     }

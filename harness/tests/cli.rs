@@ -305,3 +305,64 @@ fn a_killed_run_leaves_spans_that_recover_reads() {
     let out = run_ok(&["show", out_dir.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("voice-to-voice"));
 }
+
+#[test]
+fn api_keys_from_the_environment_reach_the_server_and_nothing_else() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let key = "sk-latlab-test-7f3a9c1e5b";
+    let config = tmp.path().join("emulator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "dataset = \"{}\"\nseed = 3\n[stt]\napi_key = \"{key}\"\n[llm]\napi_key = \"{key}\"\n[tts]\napi_key = \"{key}\"\n",
+            root().join("datasets/smoke").display()
+        ),
+    )
+    .unwrap();
+    let mut emulator = latlab()
+        .args(["emulate", "--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(emulator.stdout.take().unwrap()).lines();
+    let mut url = |prefix: &str, suffix: &str| -> String {
+        let line = lines.next().unwrap().unwrap();
+        line.strip_prefix(prefix).unwrap().strip_suffix(suffix).unwrap().to_string()
+    };
+    let stt = url("stt: ", "/v1/listen");
+    let llm = url("llm: ", "/chat/completions");
+    let tts = url("tts: ", "/v1/text-to-speech/{voice_id}/stream");
+
+    let path = scenario(tmp.path(), "[profiles.p]\nendpointing_ms = 300", 2, "");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text
+        .replacen("base_url = \"emulator\"", &format!("base_url = \"{stt}\"\napi_key_env = \"LATLAB_TEST_KEY\""), 1)
+        .replacen("base_url = \"emulator\"", &format!("base_url = \"{llm}\"\napi_key_env = \"LATLAB_TEST_KEY\""), 1)
+        .replacen("base_url = \"emulator\"", &format!("base_url = \"{tts}\"\napi_key_env = \"LATLAB_TEST_KEY\""), 1);
+    std::fs::write(&path, text).unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = latlab()
+        .args(["run", path.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "-q"])
+        .env("LATLAB_TEST_KEY", key)
+        .output()
+        .unwrap();
+    emulator.kill().unwrap();
+    emulator.wait().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The key worked: turns succeeded against servers that demand it.
+    let turns: Vec<TurnTimeline> = read_jsonl(&out_dir.join("turns.jsonl"));
+    assert!(turns.iter().filter(|t| t.outcome == Outcome::Ok).count() >= 5);
+    // And it appears in no output and no result file.
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(key));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(key));
+    for entry in std::fs::read_dir(&out_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+            "{} contains the API key",
+            path.display()
+        );
+    }
+}

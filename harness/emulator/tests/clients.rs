@@ -23,8 +23,10 @@ fn smoke() -> Arc<Dataset> {
 }
 
 fn fast() -> EmulatorConfig {
-    let mut c = EmulatorConfig::default();
-    c.seed = 7;
+    let mut c = EmulatorConfig {
+        seed: 7,
+        ..EmulatorConfig::default()
+    };
     c.llm.ttft = Timing::Constant { ms: 5.0 };
     c.llm.inter_token = Timing::Constant { ms: 1.0 };
     c.tts.ttfb = Timing::Constant { ms: 5.0 };
