@@ -104,10 +104,26 @@ fn the_smoke_suite_times_every_stage_of_every_turn() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("smoke");
     let scenario = root().join("scenarios/smoke.toml");
-    let out = run_ok(&["run", scenario.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "-q"]);
+    let out = run_ok(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "-q",
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for needle in ["voice-to-voice", "conservative", "balanced", "aggressive", "p95 ms", "results: "] {
-        assert!(stdout.contains(needle), "summary lacks {needle:?}:\n{stdout}");
+    for needle in [
+        "voice-to-voice",
+        "conservative",
+        "balanced",
+        "aggressive",
+        "p95 ms",
+        "results: ",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "summary lacks {needle:?}:\n{stdout}"
+        );
     }
 
     let spans: Vec<Span> = read_jsonl(&out_dir.join("spans.jsonl"));
@@ -120,13 +136,28 @@ fn the_smoke_suite_times_every_stage_of_every_turn() {
         let stages: BTreeSet<Stage> = spans.iter().map(|s| s.stage).collect();
         assert_eq!(stages, Stage::ALL.into_iter().collect(), "{key:?}");
     }
-    assert_eq!(parquet_rows(&out_dir.join("spans.parquet")), spans.len() as i64);
-    assert_eq!(parquet_rows(&out_dir.join("turns.parquet")), turns.len() as i64);
-    assert!(std::fs::read_to_string(out_dir.join("latency.hlog")).unwrap().contains("balanced.turn"));
+    assert_eq!(
+        parquet_rows(&out_dir.join("spans.parquet")),
+        spans.len() as i64
+    );
+    assert_eq!(
+        parquet_rows(&out_dir.join("turns.parquet")),
+        turns.len() as i64
+    );
+    assert!(
+        std::fs::read_to_string(out_dir.join("latency.hlog"))
+            .unwrap()
+            .contains("balanced.turn")
+    );
 
     // Voice-to-voice is the first audible sample minus the scheduled end of user speech.
     let ok: Vec<&TurnTimeline> = turns.iter().filter(|t| t.outcome == Outcome::Ok).collect();
-    assert!(ok.len() >= turns.len() * 9 / 10, "{} of {} turns ok", ok.len(), turns.len());
+    assert!(
+        ok.len() >= turns.len() * 9 / 10,
+        "{} of {} turns ok",
+        ok.len(),
+        turns.len()
+    );
     for t in &ok {
         let v2v = t.tts_first_audible_ns.unwrap() as i64 - t.user_end_scheduled_ns as i64;
         assert_eq!(t.voice_to_voice_ns, Some(v2v));
@@ -138,7 +169,8 @@ fn the_smoke_suite_times_every_stage_of_every_turn() {
         assert_eq!(span.scheduled_ns, t.user_end_scheduled_ns);
     }
 
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["schema_version"], 1);
     assert_eq!(manifest["status"], "complete");
     assert_eq!(manifest["seed"], 42);
@@ -160,19 +192,30 @@ endpointing_ms = 500
 "#;
     let path = scenario(tmp.path(), profiles, 4, "");
     let out_dir = tmp.path().join("out");
-    run_ok(&["run", path.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "-q"]);
+    run_ok(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "-q",
+    ]);
     let spans: Vec<Span> = read_jsonl(&out_dir.join("spans.jsonl"));
     let endpoint_ms = |profile: &str| {
         median(
             spans
                 .iter()
-                .filter(|s| s.profile == profile && s.stage == Stage::Endpoint && s.outcome == Outcome::Ok)
+                .filter(|s| {
+                    s.profile == profile && s.stage == Stage::Endpoint && s.outcome == Outcome::Ok
+                })
                 .map(|s| s.latency_ns.unwrap() as f64 / 1e6)
                 .collect(),
         )
     };
     let moved = endpoint_ms("long") - endpoint_ms("short");
-    assert!((250.0..350.0).contains(&moved), "endpoint moved by {moved} ms");
+    assert!(
+        (250.0..350.0).contains(&moved),
+        "endpoint moved by {moved} ms"
+    );
 }
 
 #[test]
@@ -187,9 +230,20 @@ stall = 0.05
 [emulator.tts.faults]
 disconnect = 0.05
 "#;
-    let path = scenario(tmp.path(), "[profiles.balanced]\nendpointing_ms = 300", 20, emulator);
+    let path = scenario(
+        tmp.path(),
+        "[profiles.balanced]\nendpointing_ms = 300",
+        20,
+        emulator,
+    );
     let out_dir = tmp.path().join("out");
-    run_ok(&["run", path.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "-q"]);
+    run_ok(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "-q",
+    ]);
     let spans: Vec<Span> = read_jsonl(&out_dir.join("spans.jsonl"));
     let turns: Vec<TurnTimeline> = read_jsonl(&out_dir.join("turns.jsonl"));
     // 20 calls = the 10 smoke calls twice: 58 turns, each with all five spans.
@@ -199,14 +253,24 @@ disconnect = 0.05
     assert!(grouped.values().all(|s| s.len() == 5));
 
     let errors = |stage: Stage| -> Vec<&Span> {
-        spans.iter().filter(|s| s.stage == stage && s.outcome == Outcome::Error).collect()
+        spans
+            .iter()
+            .filter(|s| s.stage == stage && s.outcome == Outcome::Error)
+            .collect()
     };
     let llm = errors(Stage::Llm);
-    assert!((3..=25).contains(&llm.len()), "{} LLM errors of 58", llm.len());
+    assert!(
+        (3..=25).contains(&llm.len()),
+        "{} LLM errors of 58",
+        llm.len()
+    );
     for s in &llm {
         let e = s.error.as_ref().unwrap();
         assert!(
-            matches!(e.kind, ErrorKind::Http | ErrorKind::Disconnected | ErrorKind::Stall),
+            matches!(
+                e.kind,
+                ErrorKind::Http | ErrorKind::Disconnected | ErrorKind::Stall
+            ),
             "{e:?}"
         );
         if e.kind == ErrorKind::Http {
@@ -219,7 +283,9 @@ disconnect = 0.05
     // A turn fails exactly when one of its stages failed, and says why.
     for t in &turns {
         let key = (t.profile.clone(), t.call.clone(), t.iteration, t.turn);
-        let stage_failed = grouped[&key].iter().any(|s| s.stage != Stage::Turn && s.outcome == Outcome::Error);
+        let stage_failed = grouped[&key]
+            .iter()
+            .any(|s| s.stage != Stage::Turn && s.outcome == Outcome::Error);
         assert_eq!(t.outcome == Outcome::Error, stage_failed, "{t:#?}");
         assert_eq!(t.error.is_some(), stage_failed);
     }
@@ -229,23 +295,41 @@ disconnect = 0.05
             .iter()
             .find(|x| x.stage == Stage::Tts)
             .unwrap();
-        assert!(matches!(tts.outcome, Outcome::Skipped | Outcome::Ok | Outcome::Error));
+        assert!(matches!(
+            tts.outcome,
+            Outcome::Skipped | Outcome::Ok | Outcome::Error
+        ));
     }
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "complete");
-    assert!(manifest["emulator"]["llm"]["faults"]["http_5xx"].as_u64().unwrap() > 0);
+    assert!(
+        manifest["emulator"]["llm"]["faults"]["http_5xx"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 }
 
 #[test]
 fn a_bad_scenario_names_file_line_and_key() {
     let tmp = tempfile::tempdir().unwrap();
     let path = scenario(tmp.path(), "[profiles.p]\nendpointing_ms = \"soon\"", 1, "");
-    let out = latlab().args(["run", path.to_str().unwrap()]).output().unwrap();
+    let out = latlab()
+        .args(["run", path.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("scenario.toml") && err.contains("endpointing_ms") && err.contains("line 2"), "{err}");
+    assert!(
+        err.contains("scenario.toml") && err.contains("endpointing_ms") && err.contains("line 2"),
+        "{err}"
+    );
 
-    let out = latlab().args(["run", "/nonexistent/s.toml"]).output().unwrap();
+    let out = latlab()
+        .args(["run", "/nonexistent/s.toml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/s.toml"));
 }
@@ -255,7 +339,11 @@ fn a_bad_dataset_names_the_manifest_line() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir(&data).unwrap();
-    std::fs::copy(root().join("datasets/smoke/call-01.wav"), data.join("a.wav")).unwrap();
+    std::fs::copy(
+        root().join("datasets/smoke/call-01.wav"),
+        data.join("a.wav"),
+    )
+    .unwrap();
     std::fs::write(
         data.join("manifest.jsonl"),
         r#"{"id":"a","audio":"a.wav","sample_rate":8000,"turns":[{"start_ms":0,"end_ms":10,"text":"x"}]}"#,
@@ -263,12 +351,21 @@ fn a_bad_dataset_names_the_manifest_line() {
     .unwrap();
     let path = scenario(tmp.path(), "", 1, "");
     let text = std::fs::read_to_string(&path).unwrap();
-    let text = text.replace(&root().join("datasets/smoke").display().to_string(), &data.display().to_string());
+    let text = text.replace(
+        &root().join("datasets/smoke").display().to_string(),
+        &data.display().to_string(),
+    );
     std::fs::write(&path, text).unwrap();
-    let out = latlab().args(["run", path.to_str().unwrap()]).output().unwrap();
+    let out = latlab()
+        .args(["run", path.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("manifest.jsonl:1") && err.contains("sample rate is 16000 Hz"), "{err}");
+    assert!(
+        err.contains("manifest.jsonl:1") && err.contains("sample rate is 16000 Hz"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -277,14 +374,22 @@ fn a_killed_run_leaves_spans_that_recover_reads() {
     let path = scenario(tmp.path(), "[profiles.p]\nendpointing_ms = 300", 10, "");
     let out_dir = tmp.path().join("out");
     let mut child = latlab()
-        .args(["run", path.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "-q"])
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "-q",
+        ])
         .spawn()
         .unwrap();
     // Wait until a few turns are logged, then SIGKILL mid-run.
     let log = out_dir.join("spans.jsonl");
     let started = std::time::Instant::now();
     loop {
-        let lines = std::fs::read_to_string(&log).map(|s| s.lines().count()).unwrap_or(0);
+        let lines = std::fs::read_to_string(&log)
+            .map(|s| s.lines().count())
+            .unwrap_or(0);
         if lines >= 20 || started.elapsed().as_secs() > 60 {
             break;
         }
@@ -293,14 +398,23 @@ fn a_killed_run_leaves_spans_that_recover_reads() {
     child.kill().unwrap();
     child.wait().unwrap();
     let logged: Vec<Span> = read_jsonl(&log);
-    assert!(logged.len() >= 20 && logged.len() < 29 * 5, "{} spans logged", logged.len());
+    assert!(
+        logged.len() >= 20 && logged.len() < 29 * 5,
+        "{} spans logged",
+        logged.len()
+    );
     assert!(!out_dir.join("spans.parquet").exists());
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "running");
 
     run_ok(&["recover", out_dir.to_str().unwrap()]);
-    assert_eq!(parquet_rows(&out_dir.join("spans.parquet")), logged.len() as i64);
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        parquet_rows(&out_dir.join("spans.parquet")),
+        logged.len() as i64
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "recovered");
     let out = run_ok(&["show", out_dir.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("voice-to-voice"));
@@ -328,7 +442,11 @@ fn api_keys_from_the_environment_reach_the_server_and_nothing_else() {
     let mut lines = BufReader::new(emulator.stdout.take().unwrap()).lines();
     let mut url = |prefix: &str, suffix: &str| -> String {
         let line = lines.next().unwrap().unwrap();
-        line.strip_prefix(prefix).unwrap().strip_suffix(suffix).unwrap().to_string()
+        line.strip_prefix(prefix)
+            .unwrap()
+            .strip_suffix(suffix)
+            .unwrap()
+            .to_string()
     };
     let stt = url("stt: ", "/v1/listen");
     let llm = url("llm: ", "/chat/completions");
@@ -337,19 +455,41 @@ fn api_keys_from_the_environment_reach_the_server_and_nothing_else() {
     let path = scenario(tmp.path(), "[profiles.p]\nendpointing_ms = 300", 2, "");
     let text = std::fs::read_to_string(&path).unwrap();
     let text = text
-        .replacen("base_url = \"emulator\"", &format!("base_url = \"{stt}\"\napi_key_env = \"LATLAB_TEST_KEY\""), 1)
-        .replacen("base_url = \"emulator\"", &format!("base_url = \"{llm}\"\napi_key_env = \"LATLAB_TEST_KEY\""), 1)
-        .replacen("base_url = \"emulator\"", &format!("base_url = \"{tts}\"\napi_key_env = \"LATLAB_TEST_KEY\""), 1);
+        .replacen(
+            "base_url = \"emulator\"",
+            &format!("base_url = \"{stt}\"\napi_key_env = \"LATLAB_TEST_KEY\""),
+            1,
+        )
+        .replacen(
+            "base_url = \"emulator\"",
+            &format!("base_url = \"{llm}\"\napi_key_env = \"LATLAB_TEST_KEY\""),
+            1,
+        )
+        .replacen(
+            "base_url = \"emulator\"",
+            &format!("base_url = \"{tts}\"\napi_key_env = \"LATLAB_TEST_KEY\""),
+            1,
+        );
     std::fs::write(&path, text).unwrap();
     let out_dir = tmp.path().join("out");
     let out = latlab()
-        .args(["run", path.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "-q"])
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "-q",
+        ])
         .env("LATLAB_TEST_KEY", key)
         .output()
         .unwrap();
     emulator.kill().unwrap();
     emulator.wait().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The key worked: turns succeeded against servers that demand it.
     let turns: Vec<TurnTimeline> = read_jsonl(&out_dir.join("turns.jsonl"));
     assert!(turns.iter().filter(|t| t.outcome == Outcome::Ok).count() >= 5);

@@ -11,8 +11,8 @@ use latlab_core::backends::openai::{OpenAiConfig, OpenAiLlm};
 use latlab_core::backends::{ApiKey, Timeouts};
 use latlab_core::dataset::Dataset;
 use latlab_core::stage::{
-    CallInfo, ChatMessage, LanguageModel, LlmRequest, SpeechToText, SttEvent, SttOptions, TextToSpeech,
-    TtsRequest,
+    CallInfo, ChatMessage, LanguageModel, LlmRequest, SpeechToText, SttEvent, SttOptions,
+    TextToSpeech, TtsRequest,
 };
 use latlab_core::timing::{ErrorKind, StageError};
 use latlab_emulator::{Emulator, EmulatorConfig, Faults, Timing};
@@ -94,7 +94,10 @@ fn request(text: &str, stream: bool) -> LlmRequest {
     }
 }
 
-async fn reply(llm: &OpenAiLlm, req: &LlmRequest) -> Result<(String, Option<u64>, usize), StageError> {
+async fn reply(
+    llm: &OpenAiLlm,
+    req: &LlmRequest,
+) -> Result<(String, Option<u64>, usize), StageError> {
     let mut stream = llm.start(req).await?;
     let mut text = String::new();
     let mut pieces = 0;
@@ -108,7 +111,9 @@ async fn reply(llm: &OpenAiLlm, req: &LlmRequest) -> Result<(String, Option<u64>
 #[tokio::test]
 async fn openai_streams_the_datasets_reply_over_sse() {
     let data = smoke();
-    let emu = Emulator::start(fast(), Some(Arc::clone(&data))).await.unwrap();
+    let emu = Emulator::start(fast(), Some(Arc::clone(&data)))
+        .await
+        .unwrap();
     let turn = &data.call("call-02").unwrap().turns[0];
     let client = llm(&emu, None);
     let (text, usage, pieces) = reply(&client, &request(&turn.text, true)).await.unwrap();
@@ -145,7 +150,11 @@ async fn elevenlabs_streams_wav_and_raw_pcm() {
             assert!(probe.audible(), "{format}");
             // 120 ms leading silence + 60 ms per character + 50 ms tail.
             let expected = 120.0 + 60.0 * text.len() as f64 + 50.0;
-            assert!((probe.audio_ms() - expected).abs() < 1.0, "{format}: {} ms", probe.audio_ms());
+            assert!(
+                (probe.audio_ms() - expected).abs() < 1.0,
+                "{format}: {} ms",
+                probe.audio_ms()
+            );
             if streaming {
                 assert!(chunks > 5, "{format} streamed in {chunks} chunks");
             }
@@ -157,7 +166,9 @@ async fn elevenlabs_streams_wav_and_raw_pcm() {
 #[tokio::test]
 async fn deepgram_transcribes_a_recorded_call_over_websocket() {
     let data = smoke();
-    let emu = Emulator::start(fast(), Some(Arc::clone(&data))).await.unwrap();
+    let emu = Emulator::start(fast(), Some(Arc::clone(&data)))
+        .await
+        .unwrap();
     let call = data.call("call-02").unwrap();
     let samples = call.load_samples().unwrap();
     let info = CallInfo {
@@ -194,14 +205,19 @@ async fn deepgram_transcribes_a_recorded_call_over_websocket() {
                 audio_end_ms,
                 ..
             } => finals.push((text, audio_end_ms)),
-            SttEvent::Transcript { is_final: false, .. } => interims += 1,
+            SttEvent::Transcript {
+                is_final: false, ..
+            } => interims += 1,
             SttEvent::UtteranceEnd { .. } => utterance_ends += 1,
             _ => {}
         }
     }
     for ((text, end_ms), turn) in finals.iter().zip(&call.turns) {
         assert_eq!(text, &turn.text);
-        assert!(*end_ms >= turn.end_ms as f64, "final covers audio up to {end_ms} ms");
+        assert!(
+            *end_ms >= turn.end_ms as f64,
+            "final covers audio up to {end_ms} ms"
+        );
     }
     assert!(interims >= call.turns.len(), "interim results: {interims}");
     let mut tx = sender.await.unwrap();
@@ -224,11 +240,23 @@ async fn api_keys_are_checked_and_wrong_ones_are_http_401() {
     config.tts.api_key = Some("right".into());
     config.stt.api_key = Some("right".into());
     let data = smoke();
-    let emu = Emulator::start(config, Some(Arc::clone(&data))).await.unwrap();
-    let e = reply(&llm(&emu, Some("wrong")), &request("hi", true)).await.unwrap_err();
+    let emu = Emulator::start(config, Some(Arc::clone(&data)))
+        .await
+        .unwrap();
+    let e = reply(&llm(&emu, Some("wrong")), &request("hi", true))
+        .await
+        .unwrap_err();
     assert_eq!((e.kind, e.status), (ErrorKind::Http, Some(401)));
-    assert!(!e.message.contains("wrong"), "the key must not be echoed: {}", e.message);
-    assert!(reply(&llm(&emu, Some("right")), &request("hi", true)).await.is_ok());
+    assert!(
+        !e.message.contains("wrong"),
+        "the key must not be echoed: {}",
+        e.message
+    );
+    assert!(
+        reply(&llm(&emu, Some("right")), &request("hi", true))
+            .await
+            .is_ok()
+    );
 
     let req = TtsRequest {
         text: "hi".into(),
@@ -236,9 +264,18 @@ async fn api_keys_are_checked_and_wrong_ones_are_http_401() {
         reuse_connection: true,
         session: "s".into(),
     };
-    let e = tts(&emu, "pcm_16000", None).start(&req).await.err().unwrap();
+    let e = tts(&emu, "pcm_16000", None)
+        .start(&req)
+        .await
+        .err()
+        .unwrap();
     assert_eq!(e.status, Some(401));
-    assert!(tts(&emu, "pcm_16000", Some("right")).start(&req).await.is_ok());
+    assert!(
+        tts(&emu, "pcm_16000", Some("right"))
+            .start(&req)
+            .await
+            .is_ok()
+    );
 
     let info = CallInfo {
         call_id: "call-01".into(),
@@ -250,7 +287,11 @@ async fn api_keys_are_checked_and_wrong_ones_are_http_401() {
         endpointing_ms: Some(300),
         utterance_end_ms: None,
     };
-    let e = stt(&emu, Some("wrong")).open(&info, &options).await.err().unwrap();
+    let e = stt(&emu, Some("wrong"))
+        .open(&info, &options)
+        .await
+        .err()
+        .unwrap();
     assert_eq!((e.kind, e.status), (ErrorKind::Http, Some(401)));
     assert!(stt(&emu, Some("right")).open(&info, &options).await.is_ok());
     emu.shutdown().await;
@@ -283,7 +324,9 @@ async fn llm_and_tts_faults_become_typed_errors() {
         config.llm.faults = only(fault);
         config.tts.faults = only(fault);
         let emu = Emulator::start(config, None).await.unwrap();
-        let e = reply(&llm(&emu, None), &request("hello", true)).await.unwrap_err();
+        let e = reply(&llm(&emu, None), &request("hello", true))
+            .await
+            .unwrap_err();
         assert_eq!(e.kind, kind, "LLM {fault}: {e}");
 
         let req = TtsRequest {
@@ -310,7 +353,10 @@ async fn llm_and_tts_faults_become_typed_errors() {
 
 #[tokio::test]
 async fn stt_refusal_and_5xx_are_typed_errors() {
-    for (fault, kind) in [("refuse", ErrorKind::Connect), ("http_5xx", ErrorKind::Http)] {
+    for (fault, kind) in [
+        ("refuse", ErrorKind::Connect),
+        ("http_5xx", ErrorKind::Http),
+    ] {
         let mut config = fast();
         config.stt.faults = only(fault);
         let emu = Emulator::start(config, Some(smoke())).await.unwrap();

@@ -37,7 +37,9 @@ async fn a_real_time_call_is_paced_and_fully_timed() {
     let data = Arc::new(Dataset::load(&dir).unwrap());
     let mut config = EmulatorConfig::default();
     config.stt.final_delay = Timing::Constant { ms: 40.0 };
-    let emu = Emulator::start(config, Some(Arc::clone(&data))).await.unwrap();
+    let emu = Emulator::start(config, Some(Arc::clone(&data)))
+        .await
+        .unwrap();
     let timeouts = Timeouts::default();
     let backends = Backends {
         stt: Arc::new(DeepgramStt::new(
@@ -101,7 +103,13 @@ async fn a_real_time_call_is_paced_and_fully_timed() {
         pacer: Pacer::start(),
     };
     let sink = Arc::new(Collect::default());
-    let report = run_call(epoch, plan, backends, Arc::clone(&sink) as Arc<dyn SpanSink>).await;
+    let report = run_call(
+        epoch,
+        plan,
+        backends,
+        Arc::clone(&sink) as Arc<dyn SpanSink>,
+    )
+    .await;
     emu.shutdown().await;
 
     // Pacing: every frame left, and within a few ms of when the recording says it was spoken.
@@ -110,7 +118,11 @@ async fn a_real_time_call_is_paced_and_fully_timed() {
     lags.sort_unstable();
     let p99 = lags[lags.len() * 99 / 100];
     assert!(p99 < 5_000_000, "p99 pacing lag {p99} ns");
-    assert!(report.max_pacing_lag_ns < 25_000_000, "max lag {}", report.max_pacing_lag_ns);
+    assert!(
+        report.max_pacing_lag_ns < 25_000_000,
+        "max lag {}",
+        report.max_pacing_lag_ns
+    );
 
     // Every stage of every turn, all ok, and the timeline adds up.
     let turns = sink.turns.lock().unwrap();
@@ -121,7 +133,10 @@ async fn a_real_time_call_is_paced_and_fully_timed() {
         assert_eq!(stages, Stage::ALL);
         assert!(spans.iter().all(|s| s.outcome == Outcome::Ok), "{spans:#?}");
         let turn = &call.turns[timeline.turn as usize];
-        assert_eq!(timeline.user_end_scheduled_ns, schedule.at_ms(turn.end_ms as f64));
+        assert_eq!(
+            timeline.user_end_scheduled_ns,
+            schedule.at_ms(turn.end_ms as f64)
+        );
         let audible = timeline.tts_first_audible_ns.unwrap();
         assert_eq!(
             timeline.voice_to_voice_ns,
@@ -141,9 +156,19 @@ async fn a_real_time_call_is_paced_and_fully_timed() {
         assert!(order.windows(2).all(|w| w[0] <= w[1]), "{timeline:#?}");
         // Endpointing 300 ms of silence + 40 ms processing, give or take a frame and scheduling.
         let endpoint_ms = spans[0].latency_ns.unwrap() as f64 / 1e6;
-        assert!((320.0..420.0).contains(&endpoint_ms), "endpoint {endpoint_ms} ms");
+        assert!(
+            (320.0..420.0).contains(&endpoint_ms),
+            "endpoint {endpoint_ms} ms"
+        );
         assert_eq!(timeline.transcript.as_deref(), Some(turn.text.as_str()));
-        assert_eq!(timeline.reply.as_deref().map(str::trim), turn.reply.as_deref());
+        assert_eq!(
+            timeline.reply.as_deref().map(str::trim),
+            turn.reply.as_deref()
+        );
+        // Barge-in is measured against the next recorded turn; the last turn has none.
+        let last = timeline.turn as usize + 1 == call.turns.len();
+        assert_eq!(timeline.barge_in_ms.is_none(), last, "{timeline:#?}");
+        assert!(timeline.barge_in_ms.unwrap_or(0.0) >= 0.0);
         // The emulator's leading silence (120 ms of audio) is not audible.
         assert!(audible > timeline.tts_first_byte_ns.unwrap());
     }
