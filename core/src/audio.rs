@@ -34,6 +34,7 @@ pub struct AudioProbe {
     carry: Option<u8>,
     samples: u64,
     audible: bool,
+    audible_from: Option<u64>,
     bytes: u64,
 }
 
@@ -55,6 +56,7 @@ impl AudioProbe {
             carry: None,
             samples: 0,
             audible: false,
+            audible_from: None,
             bytes: 0,
         }
     }
@@ -106,12 +108,20 @@ impl AudioProbe {
         self.samples += 1;
         if !self.audible && s.unsigned_abs() > AUDIBLE_THRESHOLD as u16 {
             self.audible = true;
+            self.audible_from = Some(self.samples - 1);
         }
     }
 
     /// Whether an audible sample has been seen.
     pub fn audible(&self) -> bool {
         self.audible
+    }
+
+    /// Milliseconds of audio before the first audible sample (leading silence), once known.
+    pub fn lead_ms(&self) -> Option<f64> {
+        self.audible_from.map(|s| {
+            (s / u64::from(self.channels)) as f64 * 1000.0 / f64::from(self.sample_rate.max(1))
+        })
     }
 
     /// Milliseconds of audio received so far.
@@ -243,6 +253,7 @@ mod tests {
         let at = first_at.expect("audible");
         assert!((44 + 1600 * 2 - 7..=44 + 1600 * 2).contains(&at), "at {at}");
         assert!((probe.audio_ms() - 110.0).abs() < 1e-9);
+        assert_eq!(probe.lead_ms(), Some(100.0));
         assert_eq!(probe.bytes(), bytes.len() as u64);
     }
 

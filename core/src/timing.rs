@@ -84,7 +84,7 @@ pub enum ErrorKind {
     Connect,
     /// The server answered with an HTTP error status.
     Http,
-    /// No response (or no first output) within the response timeout.
+    /// No connection or no response status within its timeout.
     Timeout,
     /// The stream started but went silent for longer than the stall timeout.
     Stall,
@@ -94,7 +94,11 @@ pub enum ErrorKind {
     Protocol,
     /// The speech-to-text stream never delivered a final transcript for the turn.
     NoTranscript,
-    /// The run was interrupted before the stage finished.
+    /// Neither the endpointer nor the STT ever declared the end of the user's speech.
+    NoSpeechEnd,
+    /// The TTS stream completed without a single audible sample.
+    Inaudible,
+    /// The stage's task ended abnormally before finishing.
     Cancelled,
 }
 
@@ -109,6 +113,8 @@ impl ErrorKind {
             ErrorKind::Disconnected => "disconnected",
             ErrorKind::Protocol => "protocol",
             ErrorKind::NoTranscript => "no_transcript",
+            ErrorKind::NoSpeechEnd => "no_speech_end",
+            ErrorKind::Inaudible => "inaudible",
             ErrorKind::Cancelled => "cancelled",
         }
     }
@@ -196,7 +202,7 @@ pub struct Span {
     pub units: Units,
     /// How the stage ended.
     pub outcome: Outcome,
-    /// The error, when `outcome` is `Error` (or the upstream error, when `Skipped`).
+    /// The error, when `outcome` is `Error` (none when `Skipped`: the turn span says why).
     pub error: Option<StageError>,
 }
 

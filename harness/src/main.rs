@@ -49,7 +49,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Show { dir } => {
-            let (spans, _) = sinks::read_log::<Span>(&dir.join(sinks::SPANS_LOG))?;
+            let (mut spans, _) = sinks::read_log::<Span>(&dir.join(sinks::SPANS_LOG))?;
+            runner::sort_results(&mut spans, &mut []);
             print!("{}", summary::render(&summary::summarize(&spans)));
             if let Ok(m) = manifest::RunManifest::read(&dir) {
                 print_facts(&m);

@@ -35,8 +35,12 @@ pub fn recover(dir: &Path) -> anyhow::Result<Recovered> {
             "recovered from the span logs after the run stopped early ({} torn lines skipped)",
             torn_spans + torn_turns
         ));
+        let calls: std::collections::BTreeSet<_> = turns
+            .iter()
+            .map(|t| (&t.profile, &t.call, t.iteration))
+            .collect();
         manifest.counts = Some(Counts {
-            calls: 0,
+            calls: calls.len(),
             turns: turns.len(),
             failed_turns: turns.iter().filter(|t| t.outcome != Outcome::Ok).count(),
             spans: spans.len(),

@@ -63,6 +63,9 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
     let dataset = Dataset::load(&scenario.dataset_dir)?;
     let seed = opts.seed.unwrap_or(spec.seed);
     let speed = opts.speed.unwrap_or(spec.speed);
+    if !(speed.is_finite() && speed > 0.0 && speed <= 100.0) {
+        bail!("--speed {speed} is not in (0, 100]");
+    }
     let concurrency = opts.concurrency.unwrap_or(spec.concurrency).max(1);
     let calls_per_profile = opts
         .calls
@@ -71,14 +74,22 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         .max(1);
     let mut profiles = scenario.profiles.clone();
     if !opts.profiles.is_empty() {
-        profiles.retain(|p| opts.profiles.contains(&p.name));
-        if profiles.is_empty() {
+        if let Some(missing) = opts
+            .profiles
+            .iter()
+            .find(|n| !profiles.iter().any(|p| &p.name == *n))
+        {
             bail!(
-                "none of the profiles {:?} is in {}",
-                opts.profiles,
-                scenario.path.display()
+                "--profile {missing:?}: {} runs only {}",
+                scenario.path.display(),
+                profiles
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
+        profiles.retain(|p| opts.profiles.contains(&p.name));
     }
 
     let emulator = if scenario.uses_emulator() {
@@ -180,7 +191,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         let profile = Arc::new(profile.clone());
         let slots = Arc::new(Semaphore::new(concurrency));
         let mut tasks = tokio::task::JoinSet::new();
-        let first_start = epoch.elapsed_ns() + 50_000_000;
+        let first_start = epoch.elapsed_ns() + CONNECT_LEAD_NS;
         for k in 0..calls_per_profile {
             let permit = Arc::clone(&slots).acquire_owned().await?;
             let now = epoch.elapsed_ns();
@@ -188,10 +199,11 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
                 break;
             }
             let index = k % calls.len();
+            // Leave the call time to connect before its first frame is due.
             let planned = if k < concurrency {
                 first_start + k as u64 * spec.stagger_ms * 1_000_000
             } else {
-                now
+                now + CONNECT_LEAD_NS
             };
             let call = Arc::clone(&calls[index]);
             let plan = CallPlan {
@@ -277,6 +289,9 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         manifest,
     })
 }
+
+/// How long before its first frame a call opens its STT stream.
+const CONNECT_LEAD_NS: u64 = 100_000_000;
 
 /// Orders results by profile, call, iteration and turn, so files read naturally.
 pub fn sort_results(spans: &mut [Span], turns: &mut [TurnTimeline]) {

@@ -180,12 +180,20 @@ fn the_smoke_suite_times_every_stage_of_every_turn() {
     assert!(manifest["host"]["cores"].as_u64().unwrap() >= 1);
     assert!(manifest["pacing"]["frames"].as_u64().unwrap() > 10_000);
     // Every key the checked-in schema requires is there.
-    let schema: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root().join("docs/schemas/run-manifest.schema.json")).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("docs/schemas/run-manifest.schema.json")).unwrap(),
+    )
+    .unwrap();
     for key in schema["required"].as_array().unwrap() {
-        assert!(manifest.get(key.as_str().unwrap()).is_some(), "manifest lacks {key}");
+        assert!(
+            manifest.get(key.as_str().unwrap()).is_some(),
+            "manifest lacks {key}"
+        );
     }
-    assert_eq!(schema["properties"]["schema_version"]["const"], manifest["schema_version"]);
+    assert_eq!(
+        schema["properties"]["schema_version"]["const"],
+        manifest["schema_version"]
+    );
 }
 
 #[test]

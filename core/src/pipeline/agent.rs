@@ -101,6 +101,7 @@ pub(super) async fn answer(
     out.tts_bytes = spoken.bytes;
     out.tts_chars = spoken.chars;
     out.tts_audio_ms = spoken.audio_ms;
+    out.tts_lead_ms = spoken.lead_ms;
     out.tts_error = spoken.error;
     out
 }
@@ -114,6 +115,7 @@ struct Spoken {
     bytes: u64,
     chars: u64,
     audio_ms: f64,
+    lead_ms: f64,
     error: Option<StageError>,
 }
 
@@ -169,11 +171,20 @@ async fn speak(
             }
             out.done_ns = Some(now);
         }
+        if out.audio_ms == 0.0 {
+            out.lead_ms = probe.lead_ms().unwrap_or(0.0);
+        }
         out.bytes += probe.bytes();
         out.audio_ms += probe.audio_ms();
         if out.error.is_some() {
             break;
         }
+    }
+    if out.error.is_none() && out.sent_ns.is_some() && out.first_audible_ns.is_none() {
+        out.error = Some(StageError::new(
+            ErrorKind::Inaudible,
+            format!("{:.0} ms of audio and not one audible sample", out.audio_ms),
+        ));
     }
     out
 }

@@ -44,6 +44,7 @@ pub(super) struct Answered {
     pub tts_bytes: u64,
     pub tts_chars: u64,
     pub tts_audio_ms: f64,
+    pub tts_lead_ms: f64,
     pub tts_error: Option<StageError>,
 }
 
@@ -92,7 +93,9 @@ pub(super) fn finish(
         .flatten();
     let v2v = answered.tts_first_audible_ns.map(|t| diff_ns(t, anchor));
     let speaking_end = answered.tts_first_audible_ns.map(|t| {
-        let play_ns = (answered.tts_audio_ms * 1e6 / speed) as u64;
+        // Playback from the first audible sample: the leading silence is not speech.
+        let audible_ms = (answered.tts_audio_ms - answered.tts_lead_ms).max(0.0);
+        let play_ns = (audible_ms * 1e6 / speed) as u64;
         (t + play_ns).max(answered.tts_done_ns.unwrap_or(0))
     });
     let barge_in_ms = match (speaking_end, next_start_ns) {
@@ -169,7 +172,7 @@ pub(super) fn finish(
     endpoint.error = eos_error.clone().or_else(|| {
         heard.eos_ns.is_none().then(|| {
             StageError::new(
-                crate::timing::ErrorKind::NoTranscript,
+                crate::timing::ErrorKind::NoSpeechEnd,
                 "no end of speech detected",
             )
         })

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
@@ -51,7 +51,7 @@ pub fn write_latency_log(path: &Path, spans: &[Span]) -> anyhow::Result<()> {
         .add_comment(
             "latlab latency histograms: values in nanoseconds, one interval per profile.stage",
         )
-        .with_start_time(SystemTime::now())
+        .add_comment("interval timestamps are seconds since the run's monotonic epoch")
         .with_max_value_divisor(1e6)
         .begin_log_with(&mut file, &mut serializer)?;
     for (key, h) in &histograms {

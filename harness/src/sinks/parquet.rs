@@ -213,6 +213,12 @@ pub fn turns_table(turns: &[TurnTimeline]) -> Table {
                 .iter()
                 .map(|x| x.error.as_ref().map(|e| e.kind.as_str().to_string())),
         )
+        .i64(
+            "error_status",
+            turns
+                .iter()
+                .map(|x| x.error.as_ref().and_then(|e| e.status).map(i64::from)),
+        )
         .str(
             "error_message",
             turns
