@@ -36,6 +36,10 @@ fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
         .collect()
 }
 
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
 fn parquet_rows(path: &Path) -> i64 {
     SerializedFileReader::new(File::open(path).unwrap())
         .unwrap()
@@ -169,8 +173,7 @@ fn the_smoke_suite_times_every_stage_of_every_turn() {
         assert_eq!(span.scheduled_ns, t.user_end_scheduled_ns);
     }
 
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = read_json(&out_dir.join("manifest.json"));
     assert_eq!(manifest["schema_version"], 1);
     assert_eq!(manifest["status"], "complete");
     assert_eq!(manifest["seed"], 42);
@@ -315,8 +318,7 @@ disconnect = 0.05
             Outcome::Skipped | Outcome::Ok | Outcome::Error
         ));
     }
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = read_json(&out_dir.join("manifest.json"));
     assert_eq!(manifest["status"], "complete");
     assert!(
         manifest["emulator"]["llm"]["faults"]["http_5xx"]
@@ -419,8 +421,7 @@ fn a_killed_run_leaves_spans_that_recover_reads() {
         logged.len()
     );
     assert!(!out_dir.join("spans.parquet").exists());
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = read_json(&out_dir.join("manifest.json"));
     assert_eq!(manifest["status"], "running");
 
     run_ok(&["recover", out_dir.to_str().unwrap()]);
@@ -428,8 +429,7 @@ fn a_killed_run_leaves_spans_that_recover_reads() {
         parquet_rows(&out_dir.join("spans.parquet")),
         logged.len() as i64
     );
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = read_json(&out_dir.join("manifest.json"));
     assert_eq!(manifest["status"], "recovered");
     let out = run_ok(&["show", out_dir.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("voice-to-voice"));

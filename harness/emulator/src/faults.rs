@@ -48,6 +48,21 @@ pub enum Fault {
 }
 
 impl Faults {
+    /// Faults where `kind` (`refuse`, `http_5xx`, `stall`, `disconnect` or `malformed`)
+    /// always happens; `None` for an unknown kind.
+    pub fn always(kind: &str) -> Option<Faults> {
+        let mut f = Faults::default();
+        *match kind {
+            "refuse" => &mut f.refuse,
+            "http_5xx" => &mut f.http_5xx,
+            "stall" => &mut f.stall,
+            "disconnect" => &mut f.disconnect,
+            "malformed" => &mut f.malformed,
+            _ => return None,
+        } = 1.0;
+        Some(f)
+    }
+
     /// Checks that each probability lies in [0, 1] and that they sum to at most 1.
     pub fn validate(&self) -> Result<(), String> {
         let named = [

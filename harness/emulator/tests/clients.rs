@@ -277,16 +277,7 @@ async fn api_keys_are_checked_and_wrong_ones_are_http_401() {
             .is_ok()
     );
 
-    let info = CallInfo {
-        call_id: "call-01".into(),
-        sample_rate: 16000,
-        session: "call-01#0".into(),
-    };
-    let options = SttOptions {
-        interim_results: false,
-        endpointing_ms: Some(300),
-        utterance_end_ms: None,
-    };
+    let (info, options) = call_01();
     let e = stt(&emu, Some("wrong"))
         .open(&info, &options)
         .await
@@ -297,17 +288,23 @@ async fn api_keys_are_checked_and_wrong_ones_are_http_401() {
     emu.shutdown().await;
 }
 
-fn only(fault: &str) -> Faults {
-    let mut f = Faults::default();
-    match fault {
-        "refuse" => f.refuse = 1.0,
-        "http_5xx" => f.http_5xx = 1.0,
-        "stall" => f.stall = 1.0,
-        "disconnect" => f.disconnect = 1.0,
-        "malformed" => f.malformed = 1.0,
-        _ => unreachable!(),
-    }
-    f
+/// Call-01's stream options, as a plain profile would set them.
+fn call_01() -> (CallInfo, SttOptions) {
+    let info = CallInfo {
+        call_id: "call-01".into(),
+        sample_rate: 16000,
+        session: "call-01#0".into(),
+    };
+    let options = SttOptions {
+        interim_results: false,
+        endpointing_ms: Some(300),
+        utterance_end_ms: None,
+    };
+    (info, options)
+}
+
+fn only(kind: &str) -> Faults {
+    Faults::always(kind).expect("a fault kind")
 }
 
 #[tokio::test]
@@ -360,16 +357,7 @@ async fn stt_refusal_and_5xx_are_typed_errors() {
         let mut config = fast();
         config.stt.faults = only(fault);
         let emu = Emulator::start(config, Some(smoke())).await.unwrap();
-        let info = CallInfo {
-            call_id: "call-01".into(),
-            sample_rate: 16000,
-            session: "call-01#0".into(),
-        };
-        let options = SttOptions {
-            interim_results: false,
-            endpointing_ms: Some(300),
-            utterance_end_ms: None,
-        };
+        let (info, options) = call_01();
         let e = stt(&emu, None).open(&info, &options).await.err().unwrap();
         assert_eq!(e.kind, kind, "STT {fault}: {e}");
         emu.shutdown().await;

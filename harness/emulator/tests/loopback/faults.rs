@@ -21,16 +21,7 @@ fn with_faults(faults: Faults) -> EmulatorConfig {
 }
 
 fn only(kind: &str) -> Faults {
-    let mut f = Faults::default();
-    match kind {
-        "refuse" => f.refuse = 1.0,
-        "http_5xx" => f.http_5xx = 1.0,
-        "stall" => f.stall = 1.0,
-        "disconnect" => f.disconnect = 1.0,
-        "malformed" => f.malformed = 1.0,
-        _ => unreachable!(),
-    }
-    f
+    Faults::always(kind).expect("a fault kind")
 }
 
 async fn llm_stream(base: &str) -> reqwest::Response {
