@@ -249,6 +249,9 @@ pub struct TurnTimeline {
     pub agent_audio_ms: Option<f64>,
     /// How long the agent was still speaking when the next recorded user turn began.
     pub barge_in_ms: Option<f64>,
+    /// What the user said, according to the dataset (the reference for word error rate).
+    #[serde(default)]
+    pub reference: Option<String>,
     /// What the STT heard.
     pub transcript: Option<String>,
     /// What the agent said.

@@ -35,7 +35,49 @@ pub enum Command {
     Show {
         /// The results folder.
         dir: PathBuf,
+        /// Print the summary rows as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
+    /// Write a self-contained HTML report (plus PNGs, summary.md, summary.json beside it).
+    Report {
+        /// One or more results folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The HTML file (default: report.html in the first folder).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Compare two results folders, or two profiles (`DIR:PROFILE`), with confidence intervals.
+    Compare {
+        /// Side A (the baseline): DIR or DIR:PROFILE.
+        a: String,
+        /// Side B (the candidate): DIR or DIR:PROFILE.
+        b: String,
+        /// Also write an HTML report of the comparison here.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Write a results folder's raw spans as CSV or JSON lines.
+    Export {
+        /// The results folder.
+        dir: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
+        /// Output file (default: spans.csv or spans.jsonl in the folder).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Formats of `latlab export`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Comma-separated values with a header.
+    Csv,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `latlab run`.
@@ -67,6 +109,9 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Do not write the HTML report at the end.
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 impl From<&RunArgs> for RunOptions {

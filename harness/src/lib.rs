@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod manifest;
 pub mod recover;
+pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod sinks;

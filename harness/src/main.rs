@@ -5,11 +5,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use latlab_analysis::Side;
 use latlab_core::timing::Span;
-use latlab_harness::cli::{Cli, Command};
+use latlab_harness::cli::{Cli, Command, ExportFormat};
 use latlab_harness::runner::{self, RunOptions};
 use latlab_harness::scenario::Scenario;
-use latlab_harness::{manifest, recover, sinks, summary};
+use latlab_harness::{manifest, recover, report, sinks, summary};
+use latlab_report::terminal;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -31,9 +33,49 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => {
             let scenario = Scenario::load(&args.scenario)?;
             let result = rt.block_on(runner::run(&scenario, &RunOptions::from(&args)))?;
-            print!("{}", summary::render(&result.rows));
+            drop(rt);
+            match latlab_analysis::analyze(std::slice::from_ref(&result.dir)) {
+                Ok(model) => {
+                    print!("{}", terminal::render(&model));
+                    if !args.no_report {
+                        let written = report::write(&model, &result.dir.join("report.html"))?;
+                        println!("report: {}", written.html.display());
+                    }
+                }
+                Err(e) => {
+                    eprintln!("latlab: warning: analysis failed ({e}); the exact summary follows");
+                    print!("{}", summary::render(&result.rows));
+                }
+            }
             print_facts(&result.manifest);
             println!("results: {}", result.dir.display());
+            Ok(())
+        }
+        Command::Report { dirs, out } => {
+            let model = latlab_analysis::analyze(&dirs)?;
+            let out = out.unwrap_or_else(|| dirs[0].join("report.html"));
+            let written = report::write(&model, &out)?;
+            print!("{}", terminal::render(&model));
+            println!("report: {}", written.html.display());
+            Ok(())
+        }
+        Command::Compare { a, b, out } => {
+            let model = latlab_analysis::compare(&Side::parse(&a), &Side::parse(&b))?;
+            print!("{}", terminal::render(&model));
+            if let Some(out) = out {
+                let written = report::write(&model, &out)?;
+                println!("report: {}", written.html.display());
+            }
+            Ok(())
+        }
+        Command::Export { dir, format, out } => {
+            let (format, default) = match format {
+                ExportFormat::Csv => (latlab_analysis::export::Format::Csv, "spans.csv"),
+                ExportFormat::Json => (latlab_analysis::export::Format::Json, "spans.jsonl"),
+            };
+            let out = out.unwrap_or_else(|| dir.join(default));
+            let rows = latlab_analysis::export::export(&dir, format, &out)?;
+            println!("{rows} spans written to {}", out.display());
             Ok(())
         }
         Command::Emulate { config } => rt.block_on(emulate(&config)),
@@ -48,10 +90,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Show { dir } => {
-            let (mut spans, _) = sinks::read_log::<Span>(&dir.join(sinks::SPANS_LOG))?;
-            runner::sort_results(&mut spans, &mut []);
-            print!("{}", summary::render(&summary::summarize(&spans)));
+        Command::Show { dir, json } => {
+            if dir.join(sinks::SPANS_PARQUET).exists() {
+                let model = latlab_analysis::summarize(std::slice::from_ref(&dir))?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&model.summary)?);
+                    return Ok(());
+                }
+                print!("{}", terminal::render(&model));
+            } else {
+                // A killed run not yet recovered: the exact summary from its span log.
+                let (mut spans, _) = sinks::read_log::<Span>(&dir.join(sinks::SPANS_LOG))?;
+                runner::sort_results(&mut spans, &mut []);
+                print!("{}", summary::render(&summary::summarize(&spans)));
+                println!(
+                    "(from spans.jsonl; run `latlab recover {}` for the full analysis)",
+                    dir.display()
+                );
+            }
             if let Ok(m) = manifest::RunManifest::read(&dir) {
                 print_facts(&m);
             }

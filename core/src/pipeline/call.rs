@@ -76,6 +76,7 @@ pub async fn run_call(
             start_scheduled_ns: schedule.at_ms(t.start_ms as f64),
             end_scheduled_ns: schedule.at_ms(t.end_ms as f64),
             audio_ms: (t.end_ms - t.start_ms) as f64,
+            reference: t.text.clone(),
             ..Heard::default()
         })
         .collect();

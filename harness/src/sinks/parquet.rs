@@ -201,6 +201,7 @@ pub fn turns_table(turns: &[TurnTimeline]) -> Table {
         )
         .f64("agent_audio_ms", turns.iter().map(|x| x.agent_audio_ms))
         .f64("barge_in_ms", turns.iter().map(|x| x.barge_in_ms))
+        .str("reference", turns.iter().map(|x| x.reference.clone()))
         .str("transcript", turns.iter().map(|x| x.transcript.clone()))
         .str("reply", turns.iter().map(|x| x.reply.clone()))
         .str(

@@ -1,0 +1,56 @@
+//! latlab-analysis: results folders → statistics with bootstrap confidence intervals → the
+//! one report model every output renders from.
+//!
+//! polars does the grouping ([`frames`]); the statistics are pure functions ([`stats`],
+//! [`wer`]); [`report`] assembles the model; [`compare`] sets two sides against each other.
+//! This crate renders nothing and writes nothing but what [`export`] is asked to.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+pub mod compare;
+pub mod export;
+pub mod frames;
+pub mod load;
+pub mod report;
+pub mod stats;
+pub mod wer;
+
+pub use compare::{Side, compare};
+pub use load::Run;
+pub use report::{analyze, summarize};
+
+/// What can go wrong reading or analysing results.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A required file is missing.
+    #[error("{path} is missing ({hint})")]
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// What to do about it.
+        hint: &'static str,
+    },
+    /// `manifest.json` is not valid.
+    #[error("{path}: {message}")]
+    Manifest {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// polars failed (unreadable Parquet, missing column).
+    #[error("analysis: {0}")]
+    Polars(#[from] polars::error::PolarsError),
+    /// Nothing to analyse.
+    #[error("{0}")]
+    Empty(String),
+}

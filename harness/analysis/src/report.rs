@@ -1,0 +1,589 @@
+//! Assembling the report model from one or several results folders.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use latlab_report::model::{
+    AccuracyRow, CdfSeries, Estimate, ParetoPoint, PlotData, Report, SCHEMA_VERSION,
+    StageHistogram, SummaryRow, ThroughputRow, TimeSeries, TurnDetail, WaterfallBar,
+};
+use polars::prelude::*;
+
+use crate::AnalysisError;
+use crate::frames::{BOUNDARIES, SpanGroup, TurnRow, llm_rates, span_groups, turn_rows};
+use crate::load::Run;
+use crate::stats::{mean_estimate, quantile, quantile_estimate};
+use crate::wer::word_errors;
+
+/// Stages in pipeline order (`turn` is voice-to-voice).
+pub const STAGES: [&str; 5] = ["endpoint", "stt", "llm", "tts", "turn"];
+/// The percentiles every summary row carries.
+pub const QUANTILES: [(f64, &str); 4] =
+    [(0.50, "p50"), (0.90, "p90"), (0.95, "p95"), (0.99, "p99")];
+/// Seed of every bootstrap: fixed, so a report is reproducible.
+pub const BOOTSTRAP_SEED: u64 = 0x1a71ab;
+/// How many of the slowest turns the report details.
+pub const SLOWEST: usize = 20;
+
+/// Everything read from a set of runs, before it is shaped into a report.
+pub struct Loaded {
+    /// The runs, in the order given.
+    pub runs: Vec<Run>,
+    /// Span groups.
+    pub groups: Vec<SpanGroup>,
+    /// Every turn.
+    pub turns: Vec<TurnRow>,
+    /// LLM tokens and streaming seconds per run × profile.
+    pub llm: Vec<(String, String, f64, f64)>,
+}
+
+/// Reads the runs in `dirs`.
+pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
+    if dirs.is_empty() {
+        return Err(AnalysisError::Empty("no results folder given".into()));
+    }
+    let runs: Vec<Run> = dirs
+        .iter()
+        .map(|d| Run::open(d))
+        .collect::<Result<_, _>>()?;
+    let spans = concat(
+        runs.iter().map(Run::spans).collect::<Result<Vec<_>, _>>()?,
+        UnionArgs::default(),
+    )?;
+    let groups = span_groups(spans.clone())?;
+    let llm = llm_rates(spans)?;
+    let mut turns = Vec::new();
+    for run in &runs {
+        if let Some(t) = run.turns()? {
+            turns.extend(turn_rows(t)?);
+        }
+    }
+    Ok(Loaded {
+        runs,
+        groups,
+        turns,
+        llm,
+    })
+}
+
+/// The summary alone (no turns, plots or accuracy): what `latlab show` prints.
+pub fn summarize(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
+    if dirs.is_empty() {
+        return Err(AnalysisError::Empty("no results folder given".into()));
+    }
+    let runs: Vec<Run> = dirs
+        .iter()
+        .map(|d| Run::open(d))
+        .collect::<Result<_, _>>()?;
+    let spans = concat(
+        runs.iter().map(Run::spans).collect::<Result<Vec<_>, _>>()?,
+        UnionArgs::default(),
+    )?;
+    let loaded = Loaded {
+        groups: span_groups(spans)?,
+        runs,
+        turns: Vec::new(),
+        llm: Vec::new(),
+    };
+    let series = loaded.series();
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        generated_by: concat!("latlab ", env!("CARGO_PKG_VERSION")).to_string(),
+        runs: loaded.runs.iter().map(|r| r.facts.clone()).collect(),
+        summary: summary_rows(&loaded, &series),
+        throughput: Vec::new(),
+        accuracy: Vec::new(),
+        plots: PlotData::default(),
+        slowest_turns: Vec::new(),
+        comparison: None,
+        notes: Vec::new(),
+    })
+}
+
+/// Analyses one or several results folders into a report.
+pub fn analyze(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
+    let loaded = load(dirs)?;
+    Ok(build(&loaded))
+}
+
+impl Loaded {
+    /// (run, profile) pairs in run order, then each run's profile order.
+    pub fn series(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for run in &self.runs {
+            let id = &run.facts.run_id;
+            let mut profiles: Vec<String> = run.profiles.clone();
+            for g in self.groups.iter().filter(|g| &g.run == id) {
+                if !profiles.contains(&g.profile) {
+                    profiles.push(g.profile.clone());
+                }
+            }
+            out.extend(profiles.into_iter().map(|p| (id.clone(), p)));
+        }
+        out
+    }
+
+    /// The legend label of a series.
+    pub fn label(&self, run: &str, profile: &str) -> String {
+        if self.runs.len() > 1 {
+            format!("{run} · {profile}")
+        } else {
+            profile.to_string()
+        }
+    }
+
+    /// Sorted voice-to-voice latencies (ms) of a series.
+    pub fn voice_to_voice(&self, run: &str, profile: &str) -> Vec<f64> {
+        let mut v: Vec<f64> = self
+            .groups
+            .iter()
+            .filter(|g| g.run == run && g.profile == profile && g.stage == "turn")
+            .flat_map(|g| g.sorted_ms.iter().copied())
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+}
+
+/// Shapes loaded runs into the report model.
+pub fn build(loaded: &Loaded) -> Report {
+    let series = loaded.series();
+    let accuracy = accuracy(loaded, &series);
+    let summary = summary_rows(loaded, &series);
+    let mut notes = Vec::new();
+    for run in &loaded.runs {
+        if run.facts.status != "complete" {
+            notes.push(format!(
+                "run {} is {}: its results are partial",
+                run.facts.run_id, run.facts.status
+            ));
+        }
+        notes.extend(
+            run.notes
+                .iter()
+                .map(|n| format!("run {}: {n}", run.facts.run_id)),
+        );
+    }
+    Report {
+        schema_version: SCHEMA_VERSION,
+        generated_by: concat!("latlab ", env!("CARGO_PKG_VERSION")).to_string(),
+        runs: loaded.runs.iter().map(|r| r.facts.clone()).collect(),
+        summary,
+        throughput: throughput(loaded, &series),
+        plots: PlotData {
+            cdf: cdf(loaded, &series),
+            waterfall: waterfall(loaded, &series),
+            over_time: over_time(loaded, &series),
+            histograms: histograms(loaded, &series),
+            pareto: pareto(loaded, &series, &accuracy),
+        },
+        accuracy,
+        slowest_turns: slowest(loaded),
+        comparison: None,
+        notes,
+    }
+}
+
+/// Summary rows of every group, in series then stage order.
+pub fn summary_rows(loaded: &Loaded, series: &[(String, String)]) -> Vec<SummaryRow> {
+    let mut rows = Vec::new();
+    for (run, profile) in series {
+        for stage in STAGES {
+            for g in loaded
+                .groups
+                .iter()
+                .filter(|g| &g.run == run && &g.profile == profile && g.stage == stage)
+            {
+                rows.push(summary_row(g));
+            }
+        }
+    }
+    rows
+}
+
+/// Statistics of one span group.
+pub fn summary_row(g: &SpanGroup) -> SummaryRow {
+    let what = |stat: &str| format!("{}/{}/{}/{}/{stat}", g.run, g.profile, g.backend, g.stage);
+    let q = |i: usize| {
+        quantile_estimate(
+            &g.sorted_ms,
+            QUANTILES[i].0,
+            BOOTSTRAP_SEED,
+            &what(QUANTILES[i].1),
+        )
+    };
+    let attempted = g.ok + g.errors;
+    SummaryRow {
+        run: g.run.clone(),
+        scenario: g.scenario.clone(),
+        profile: g.profile.clone(),
+        backend: g.backend.clone(),
+        stage: g.stage.clone(),
+        count: g.sorted_ms.len() as u64,
+        errors: g.errors,
+        skipped: g.skipped,
+        error_rate: if attempted == 0 {
+            0.0
+        } else {
+            g.errors as f64 / attempted as f64
+        },
+        mean: mean_estimate(&g.sorted_ms, BOOTSTRAP_SEED, &what("mean")),
+        p50: q(0),
+        p90: q(1),
+        p95: q(2),
+        p99: q(3),
+        max: g.sorted_ms.last().copied(),
+    }
+}
+
+fn turns_of<'a>(
+    loaded: &'a Loaded,
+    run: &'a str,
+    profile: &'a str,
+) -> impl Iterator<Item = &'a TurnRow> + 'a {
+    loaded
+        .turns
+        .iter()
+        .filter(move |t| t.run == run && t.profile == profile)
+}
+
+fn accuracy(loaded: &Loaded, series: &[(String, String)]) -> Vec<AccuracyRow> {
+    series
+        .iter()
+        .map(|(run, profile)| {
+            let (mut turns, mut words, mut errors) = (0, 0, 0);
+            for t in turns_of(loaded, run, profile) {
+                if let (Some(reference), Some(heard)) = (&t.reference, &t.transcript) {
+                    let (e, w) = word_errors(reference, heard);
+                    turns += 1;
+                    words += w;
+                    errors += e;
+                }
+            }
+            AccuracyRow {
+                run: run.clone(),
+                profile: profile.clone(),
+                turns,
+                words,
+                word_errors: errors,
+                wer: if words == 0 {
+                    0.0
+                } else {
+                    errors as f64 / words as f64
+                },
+            }
+        })
+        .collect()
+}
+
+fn throughput(loaded: &Loaded, series: &[(String, String)]) -> Vec<ThroughputRow> {
+    series
+        .iter()
+        .map(|(run, profile)| {
+            let turns: Vec<&TurnRow> = turns_of(loaded, run, profile).collect();
+            let start = turns.iter().map(|t| t.user_start_ns).min().unwrap_or(0);
+            let end = turns
+                .iter()
+                .map(|t| {
+                    let last = t
+                        .boundaries_ms
+                        .iter()
+                        .flatten()
+                        .fold(0.0f64, |a, b| a.max(*b));
+                    t.anchor_ns + (last * 1e6) as i64
+                })
+                .max()
+                .unwrap_or(start);
+            let duration_s = (end - start).max(0) as f64 / 1e9;
+            let ratio = |num: f64, den: f64| (den > 0.0).then_some(num / den);
+            let (mut stt_busy, mut speech) = (0.0, 0.0);
+            let (mut tts_busy, mut audio) = (0.0, 0.0);
+            for t in &turns {
+                let speech_ms = (t.anchor_ns - t.user_start_ns) as f64 / 1e6;
+                if let Some(final_ms) = t.boundaries_ms[1] {
+                    stt_busy += final_ms + speech_ms;
+                    speech += speech_ms;
+                }
+                if let (Some(sent), Some(done), Some(a)) =
+                    (t.boundaries_ms[5], t.boundaries_ms[8], t.agent_audio_ms)
+                {
+                    tts_busy += done - sent;
+                    audio += a;
+                }
+            }
+            let llm = loaded
+                .llm
+                .iter()
+                .find(|(r, p, _, _)| r == run && p == profile);
+            ThroughputRow {
+                run: run.clone(),
+                profile: profile.clone(),
+                turns: turns.len() as u64,
+                duration_s,
+                turns_per_s: if duration_s > 0.0 {
+                    turns.len() as f64 / duration_s
+                } else {
+                    0.0
+                },
+                stt_rtf: ratio(stt_busy, speech),
+                tts_rtf: ratio(tts_busy, audio),
+                llm_tokens_per_s: llm.and_then(|(_, _, tokens, secs)| ratio(*tokens, *secs)),
+            }
+        })
+        .collect()
+}
+
+/// At most this many points per CDF curve.
+const CDF_POINTS: usize = 400;
+
+fn cdf(loaded: &Loaded, series: &[(String, String)]) -> Vec<CdfSeries> {
+    series
+        .iter()
+        .filter_map(|(run, profile)| {
+            let v = loaded.voice_to_voice(run, profile);
+            cdf_series(loaded.label(run, profile), &v)
+        })
+        .collect()
+}
+
+/// A CDF curve of an ascending sample (every point, or an even quantile grid when large).
+pub fn cdf_series(label: String, sorted: &[f64]) -> Option<CdfSeries> {
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    let points = if n <= CDF_POINTS {
+        sorted
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| (x, (i + 1) as f64 / n as f64))
+            .collect()
+    } else {
+        (1..=CDF_POINTS)
+            .map(|k| {
+                let q = k as f64 / CDF_POINTS as f64;
+                (quantile(sorted, q).unwrap_or_default(), q)
+            })
+            .collect()
+    };
+    Some(CdfSeries {
+        label,
+        points,
+        p90: quantile(sorted, 0.90)?,
+        p95: quantile(sorted, 0.95)?,
+        count: n as u64,
+    })
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    quantile(&v, 0.5)
+}
+
+fn waterfall(loaded: &Loaded, series: &[(String, String)]) -> Vec<WaterfallBar> {
+    series
+        .iter()
+        .filter_map(|(run, profile)| {
+            let ok: Vec<&TurnRow> = turns_of(loaded, run, profile)
+                .filter(|t| t.outcome == "ok")
+                .collect();
+            if ok.is_empty() {
+                return None;
+            }
+            let boundaries = BOUNDARIES
+                .iter()
+                .enumerate()
+                .filter_map(|(i, name)| {
+                    let m = median(ok.iter().filter_map(|t| t.boundaries_ms[i]).collect())?;
+                    Some((name.trim_end_matches("_ns").to_string(), m))
+                })
+                .collect();
+            Some(WaterfallBar {
+                label: loaded.label(run, profile),
+                boundaries,
+                count: ok.len() as u64,
+            })
+        })
+        .collect()
+}
+
+fn over_time(loaded: &Loaded, series: &[(String, String)]) -> Vec<TimeSeries> {
+    series
+        .iter()
+        .filter_map(|(run, profile)| {
+            let turns: Vec<&TurnRow> = turns_of(loaded, run, profile).collect();
+            let t0 = turns.iter().map(|t| t.user_start_ns).min()?;
+            let mut windows: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+            for t in &turns {
+                if let Some(v) = t.voice_to_voice_ms {
+                    windows
+                        .entry(((t.anchor_ns - t0).max(0) / 1_000_000_000) as u64)
+                        .or_default()
+                        .push(v);
+                }
+            }
+            let p95 = windows
+                .into_iter()
+                .filter_map(|(s, mut v)| {
+                    v.sort_by(f64::total_cmp);
+                    Some((s as f64, quantile(&v, 0.95)?, v.len() as u64))
+                })
+                .collect();
+            // A call is in flight from its first turn's start to its last boundary.
+            let mut calls: BTreeMap<(&str, u32), (i64, i64)> = BTreeMap::new();
+            for t in &turns {
+                let last = t
+                    .boundaries_ms
+                    .iter()
+                    .flatten()
+                    .fold(0.0f64, |a, b| a.max(*b));
+                let end = t.anchor_ns + (last * 1e6) as i64;
+                let e = calls
+                    .entry((t.call.as_str(), t.iteration))
+                    .or_insert((t.user_start_ns, end));
+                e.0 = e.0.min(t.user_start_ns);
+                e.1 = e.1.max(end);
+            }
+            let horizon = calls.values().map(|c| c.1).max().unwrap_or(t0);
+            let in_flight = (0..=((horizon - t0).max(0) / 1_000_000_000))
+                .map(|s| {
+                    let at = t0 + s * 1_000_000_000;
+                    (
+                        s as f64,
+                        calls.values().filter(|(a, b)| *a <= at && at < *b).count() as u64,
+                    )
+                })
+                .collect();
+            Some(TimeSeries {
+                label: loaded.label(run, profile),
+                p95,
+                in_flight,
+            })
+        })
+        .collect()
+}
+
+/// Bins per histogram.
+const BINS: usize = 30;
+
+fn histograms(loaded: &Loaded, series: &[(String, String)]) -> Vec<StageHistogram> {
+    STAGES
+        .iter()
+        .filter_map(|stage| {
+            let samples: Vec<(String, Vec<f64>)> = series
+                .iter()
+                .map(|(run, profile)| {
+                    let v: Vec<f64> = loaded
+                        .groups
+                        .iter()
+                        .filter(|g| &g.run == run && &g.profile == profile && g.stage == *stage)
+                        .flat_map(|g| g.sorted_ms.iter().copied())
+                        .collect();
+                    (loaded.label(run, profile), v)
+                })
+                .filter(|(_, v)| !v.is_empty())
+                .collect();
+            if samples.is_empty() {
+                return None;
+            }
+            // Bins span the smallest value to the largest p99, so one outlier does not squash
+            // the shape; values past the last edge are counted in the last bin.
+            let lo = samples
+                .iter()
+                .flat_map(|(_, v)| v.iter().copied())
+                .fold(f64::INFINITY, f64::min)
+                .min(0.0);
+            let hi = samples
+                .iter()
+                .filter_map(|(_, v)| {
+                    let mut s = v.clone();
+                    s.sort_by(f64::total_cmp);
+                    quantile(&s, 0.99)
+                })
+                .fold(lo + 1.0, f64::max);
+            let width = (hi - lo) / BINS as f64;
+            let edges = (0..=BINS).map(|i| lo + width * i as f64).collect();
+            let series = samples
+                .into_iter()
+                .map(|(label, v)| {
+                    let mut counts = vec![0u64; BINS];
+                    for x in v {
+                        let bin = (((x - lo) / width).floor().max(0.0) as usize).min(BINS - 1);
+                        counts[bin] += 1;
+                    }
+                    (label, counts)
+                })
+                .collect();
+            Some(StageHistogram {
+                stage: (*stage).to_string(),
+                edges,
+                series,
+            })
+        })
+        .collect()
+}
+
+fn pareto(
+    loaded: &Loaded,
+    series: &[(String, String)],
+    accuracy: &[AccuracyRow],
+) -> Vec<ParetoPoint> {
+    series
+        .iter()
+        .filter_map(|(run, profile)| {
+            let v = loaded.voice_to_voice(run, profile);
+            let wer = accuracy
+                .iter()
+                .find(|a| &a.run == run && &a.profile == profile)?;
+            (wer.words > 0).then_some(())?;
+            Some(ParetoPoint {
+                label: loaded.label(run, profile),
+                p90: quantile(&v, 0.90)?,
+                p95: quantile(&v, 0.95)?,
+                wer: wer.wer,
+            })
+        })
+        .collect()
+}
+
+fn slowest(loaded: &Loaded) -> Vec<TurnDetail> {
+    let mut turns: Vec<&TurnRow> = loaded
+        .turns
+        .iter()
+        .filter(|t| t.voice_to_voice_ms.is_some())
+        .collect();
+    turns.sort_by(|a, b| {
+        b.voice_to_voice_ms
+            .partial_cmp(&a.voice_to_voice_ms)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    turns
+        .into_iter()
+        .take(SLOWEST)
+        .map(|t| TurnDetail {
+            run: t.run.clone(),
+            profile: t.profile.clone(),
+            call: t.call.clone(),
+            iteration: t.iteration,
+            turn: t.turn,
+            voice_to_voice: t.voice_to_voice_ms.unwrap_or_default(),
+            boundaries: BOUNDARIES
+                .iter()
+                .zip(t.boundaries_ms)
+                .map(|(name, v)| (name.trim_end_matches("_ns").to_string(), v))
+                .collect(),
+            transcript: t.transcript.clone(),
+            reply: t.reply.clone(),
+            error: t.error.clone(),
+        })
+        .collect()
+}
+
+/// An estimate with no interval, for values that have none.
+pub fn exact(value: f64) -> Estimate {
+    Estimate {
+        value,
+        lo: value,
+        hi: value,
+    }
+}

@@ -1,0 +1,132 @@
+//! `summary.md`: the report as Markdown, for a GitHub step summary, a PR comment or a wiki.
+
+use crate::model::Report;
+use crate::text::{estimate, ms, percent, signed, stage};
+
+/// Escapes text for a Markdown table cell (and keeps HTML inert).
+pub fn cell(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+        .replace('\n', " ")
+}
+
+fn row(cells: &[String]) -> String {
+    format!("| {} |\n", cells.join(" | "))
+}
+
+fn header(cells: &[&str]) -> String {
+    format!(
+        "| {} |\n|{}\n",
+        cells.join(" | "),
+        " --- |".repeat(cells.len())
+    )
+}
+
+/// Renders the report as Markdown.
+pub fn render(report: &Report) -> String {
+    let mut out = String::from("# latlab report\n\n");
+    for r in &report.runs {
+        out.push_str(&format!(
+            "- **{}**: scenario `{}`, dataset `{}` (sha256 {}…), seed {}, {} on {} × {} ({}), commit {}{}, started {}\n",
+            cell(&r.run_id),
+            cell(&r.scenario),
+            cell(&r.dataset),
+            cell(r.dataset_sha256.get(..12).unwrap_or(&r.dataset_sha256)),
+            r.seed,
+            cell(&r.status),
+            r.cores,
+            cell(&r.cpu_model),
+            cell(&r.os),
+            cell(r.git_commit.as_deref().map_or("unknown", |c| c.get(..12).unwrap_or(c))),
+            if r.git_dirty { " (dirty)" } else { "" },
+            cell(&r.started_at),
+        ));
+    }
+    for note in &report.notes {
+        out.push_str(&format!("\n> **Note:** {}\n", cell(note)));
+    }
+    out.push_str("\n## Latency (ms, 95 % bootstrap CI)\n\n");
+    out.push_str(&header(&[
+        "run", "profile", "stage", "backend", "n", "errors", "mean", "p50", "p90", "p95", "p99",
+        "max",
+    ]));
+    for r in &report.summary {
+        out.push_str(&row(&[
+            cell(&r.run),
+            cell(&r.profile),
+            stage(&r.stage).to_string(),
+            cell(&r.backend),
+            r.count.to_string(),
+            format!("{} ({:.1} %)", r.errors, r.error_rate * 100.0),
+            estimate(&r.mean),
+            estimate(&r.p50),
+            estimate(&r.p90),
+            estimate(&r.p95),
+            estimate(&r.p99),
+            ms(r.max),
+        ]));
+    }
+    out.push_str("\n## Throughput and accuracy\n\n");
+    out.push_str(&header(&[
+        "run",
+        "profile",
+        "turns",
+        "turns/s",
+        "STT RTF",
+        "TTS RTF",
+        "LLM tokens/s",
+        "WER",
+    ]));
+    for t in &report.throughput {
+        let wer = report
+            .accuracy
+            .iter()
+            .find(|a| a.run == t.run && a.profile == t.profile);
+        let opt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
+        out.push_str(&row(&[
+            cell(&t.run),
+            cell(&t.profile),
+            t.turns.to_string(),
+            format!("{:.3}", t.turns_per_s),
+            opt(t.stt_rtf),
+            opt(t.tts_rtf),
+            opt(t.llm_tokens_per_s),
+            wer.map_or_else(
+                || "-".to_string(),
+                |a| format!("{:.1} % of {} words", a.wer * 100.0, a.words),
+            ),
+        ]));
+    }
+    if let Some(c) = &report.comparison {
+        out.push_str(&format!(
+            "\n## B = {} vs A = {}\n\n",
+            cell(&c.b),
+            cell(&c.a)
+        ));
+        out.push_str(&header(&[
+            "stage",
+            "statistic",
+            "n A",
+            "n B",
+            "A ms",
+            "B ms",
+            "B − A ms",
+            "relative",
+        ]));
+        for r in &c.rows {
+            out.push_str(&row(&[
+                stage(&r.stage).to_string(),
+                r.statistic.clone(),
+                r.count_a.to_string(),
+                r.count_b.to_string(),
+                format!("{:.1} [{:.1}, {:.1}]", r.a.value, r.a.lo, r.a.hi),
+                format!("{:.1} [{:.1}, {:.1}]", r.b.value, r.b.lo, r.b.hi),
+                signed(&r.diff),
+                percent(&r.relative),
+            ]));
+        }
+    }
+    out
+}

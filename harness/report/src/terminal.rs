@@ -1,0 +1,82 @@
+//! The terminal table printed at the end of `latlab run` and by `latlab report`.
+
+use crate::model::Report;
+use crate::text::{estimate, ms, percent, signed, stage, table};
+
+/// Renders the summary (and comparison, when present) as plain text.
+pub fn render(report: &Report) -> String {
+    let multi = report.runs.len() > 1;
+    let rows: Vec<Vec<String>> = report
+        .summary
+        .iter()
+        .map(|r| {
+            let mut row = Vec::new();
+            if multi {
+                row.push(r.run.clone());
+            }
+            row.extend([
+                r.profile.clone(),
+                stage(&r.stage).to_string(),
+                r.count.to_string(),
+                r.errors.to_string(),
+                estimate(&r.p50),
+                estimate(&r.p90),
+                estimate(&r.p95),
+                estimate(&r.p99),
+                ms(r.max),
+            ]);
+            row
+        })
+        .collect();
+    let mut header = Vec::new();
+    if multi {
+        header.push("run");
+    }
+    header.extend([
+        "profile",
+        "stage",
+        "n",
+        "errors",
+        "p50 ms [95% CI]",
+        "p90 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+    ]);
+    let mut out = table(&header, &rows, if multi { 3 } else { 2 });
+    if let Some(c) = &report.comparison {
+        out.push_str(&format!("\nB = {} vs A = {}\n", c.b, c.a));
+        let rows: Vec<Vec<String>> = c
+            .rows
+            .iter()
+            .map(|r| {
+                vec![
+                    stage(&r.stage).to_string(),
+                    r.statistic.clone(),
+                    format!("{}/{}", r.count_a, r.count_b),
+                    format!("{:.1}", r.a.value),
+                    format!("{:.1}", r.b.value),
+                    signed(&r.diff),
+                    percent(&r.relative),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &[
+                "stage",
+                "stat",
+                "n A/B",
+                "A ms",
+                "B ms",
+                "B − A ms [95% CI]",
+                "relative [95% CI]",
+            ],
+            &rows,
+            2,
+        ));
+    }
+    for note in &report.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    out
+}

@@ -1,0 +1,72 @@
+//! Number formatting shared by the renderers.
+
+use crate::model::Estimate;
+
+/// `123.4` or `-` when absent.
+pub fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"))
+}
+
+/// `123.4 [120.0, 130.2]` or `-`.
+pub fn estimate(e: &Option<Estimate>) -> String {
+    e.as_ref().map_or_else(
+        || "-".to_string(),
+        |e| format!("{:.1} [{:.1}, {:.1}]", e.value, e.lo, e.hi),
+    )
+}
+
+/// `+12.3 % [+1.0, +20.5]` for a relative estimate.
+pub fn percent(e: &Estimate) -> String {
+    if !e.value.is_finite() {
+        return "-".to_string();
+    }
+    format!(
+        "{:+.1} % [{:+.1}, {:+.1}]",
+        e.value * 100.0,
+        e.lo * 100.0,
+        e.hi * 100.0
+    )
+}
+
+/// `+12.3 [+1.0, +20.5]` for a signed difference.
+pub fn signed(e: &Estimate) -> String {
+    format!("{:+.1} [{:+.1}, {:+.1}]", e.value, e.lo, e.hi)
+}
+
+/// The stage as people say it.
+pub fn stage(s: &str) -> &str {
+    if s == "turn" { "voice-to-voice" } else { s }
+}
+
+/// A fixed-width text table: left-aligned first `left` columns, right-aligned others.
+pub fn table(header: &[&str], rows: &[Vec<String>], left: usize) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i < left {
+                    format!("{c:<w$}", w = widths[i])
+                } else {
+                    format!("{c:>w$}", w = widths[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(header.to_vec());
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+        out.push('\n');
+    }
+    out
+}
