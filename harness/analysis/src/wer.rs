@@ -125,7 +125,7 @@ mod tests {
                 "A table for 4 at 7 p.m., please!",
                 "a table for four at seven pm please"
             ),
-            (0, 9)
+            (0, 8)
         );
         assert_eq!(
             normalize("Order 48152"),

@@ -108,6 +108,8 @@ fn timeline(t: &TurnDetail) -> String {
 pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
     let mut h = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     h.push_str("<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">");
+    // Nothing may load from anywhere: no scripts at all, styles only from this file.
+    h.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">");
     h.push_str("<title>latlab report</title><style>");
     h.push_str(STYLE);
     h.push_str("</style></head><body>\n<h1>latlab report</h1>\n");
