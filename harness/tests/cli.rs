@@ -182,6 +182,36 @@ fn the_smoke_suite_times_every_stage_of_every_turn() {
     assert_eq!(manifest["scenario"]["sha256"].as_str().unwrap().len(), 64);
     assert!(manifest["host"]["cores"].as_u64().unwrap() >= 1);
     assert!(manifest["pacing"]["frames"].as_u64().unwrap() > 10_000);
+
+    // The report and everything beside it.
+    for file in [
+        "report.html",
+        "summary.md",
+        "summary.json",
+        "cdf.png",
+        "waterfall.png",
+        "over_time.png",
+        "pareto.png",
+    ] {
+        assert!(out_dir.join(file).exists(), "{file} missing");
+    }
+    assert!(stdout.contains("report: "));
+    let summary = read_json(&out_dir.join("summary.json"));
+    let schema = read_json(&root().join("docs/schemas/summary.schema.json"));
+    for key in schema["required"].as_array().unwrap() {
+        assert!(
+            summary.get(key.as_str().unwrap()).is_some(),
+            "summary.json lacks {key}"
+        );
+    }
+    let rows = summary["summary"].as_array().unwrap();
+    assert_eq!(rows.len(), 15, "3 profiles × 5 stages");
+    check_in_browser(&out_dir.join("report.html"));
+    execute_notebook(&out_dir);
+    assert!(
+        rows.iter()
+            .all(|r| r["count"].as_u64().unwrap() + r["errors"].as_u64().unwrap() > 0)
+    );
     // Every key the checked-in schema requires is there.
     let schema: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root().join("docs/schemas/run-manifest.schema.json")).unwrap(),
@@ -209,31 +239,64 @@ endpointing_ms = 200
 endpointing_ms = 500
 "#;
     let path = scenario(tmp.path(), profiles, 4, "");
-    let out_dir = tmp.path().join("out");
-    run_ok(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out_dir.to_str().unwrap(),
-        "-q",
-    ]);
-    let spans: Vec<Span> = read_jsonl(&out_dir.join("spans.jsonl"));
-    let endpoint_ms = |profile: &str| {
+    // Two runs, one per profile: the same seed gives both the same service timings.
+    let run = |profile: &str| {
+        let out = tmp.path().join(profile);
+        run_ok(&[
+            "run",
+            path.to_str().unwrap(),
+            "--profile",
+            profile,
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+            "--no-report",
+        ]);
+        out
+    };
+    let (short, long) = (run("short"), run("long"));
+    let endpoint_ms = |dir: &Path| {
+        let spans: Vec<Span> = read_jsonl(&dir.join("spans.jsonl"));
         median(
             spans
                 .iter()
-                .filter(|s| {
-                    s.profile == profile && s.stage == Stage::Endpoint && s.outcome == Outcome::Ok
-                })
+                .filter(|s| s.stage == Stage::Endpoint && s.outcome == Outcome::Ok)
                 .map(|s| s.latency_ns.unwrap() as f64 / 1e6)
                 .collect(),
         )
     };
-    let moved = endpoint_ms("long") - endpoint_ms("short");
+    let moved = endpoint_ms(&long) - endpoint_ms(&short);
     assert!(
         (250.0..350.0).contains(&moved),
         "endpoint moved by {moved} ms"
     );
+
+    // `latlab compare` reports the difference, and its interval holds the 300 ms.
+    let html = tmp.path().join("compare/report.html");
+    let out = run_ok(&[
+        "compare",
+        short.to_str().unwrap(),
+        long.to_str().unwrap(),
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("B − A ms"));
+    let summary = read_json(&tmp.path().join("compare/summary.json"));
+    let row = summary["comparison"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["stage"] == "endpoint" && r["statistic"] == "p50")
+        .unwrap()
+        .clone();
+    let (value, lo, hi) = (
+        row["diff"]["value"].as_f64().unwrap(),
+        row["diff"]["lo"].as_f64().unwrap(),
+        row["diff"]["hi"].as_f64().unwrap(),
+    );
+    assert!((250.0..350.0).contains(&value), "{row:#}");
+    assert!(lo <= 300.0 && 300.0 <= hi, "CI [{lo}, {hi}] misses 300 ms");
+    assert!(html.exists());
 }
 
 #[test]
@@ -520,4 +583,105 @@ fn api_keys_from_the_environment_reach_the_server_and_nothing_else() {
             path.display()
         );
     }
+}
+
+/// Browsers and notebooks are installed by `.ci/run`, which sets `LATLAB_REQUIRE_TOOLS=1`;
+/// on a developer machine without them these checks say so and pass.
+fn tool(candidates: &[&str]) -> Option<PathBuf> {
+    let found = candidates.iter().find_map(|c| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(c))
+                .find(|p| p.is_file())
+        })
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("LATLAB_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "none of {candidates:?} is installed (see .ci/run)"
+        );
+        eprintln!("skipping: none of {candidates:?} is installed (.ci/run installs them)");
+    }
+    found
+}
+
+/// Opens the report in headless Chromium: no console message, no request to any host, and a
+/// screenshot to look at.
+fn check_in_browser(report: &Path) {
+    let Some(chromium) = tool(&["chromium", "chromium-browser", "google-chrome"]) else {
+        return;
+    };
+    let dir = report.parent().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let netlog = dir.join("browser-netlog.json");
+    let shot = dir.join("report-screenshot.png");
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--no-first-run",
+            "--disable-quic",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1280,3000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--log-net-log={}", netlog.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!(
+            "file://{}",
+            report.canonicalize().unwrap().display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chromium failed: {stderr}");
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "screenshot is empty"
+    );
+    // Requests the page started (the browser's own update checks have no origin).
+    let log = read_json(&netlog);
+    let start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"].clone();
+    let external: Vec<String> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == start_job && e["params"]["initiator"] != "not an origin")
+        .filter_map(|e| e["params"]["url"].as_str())
+        .filter(|u| !u.starts_with("file:") && !u.starts_with("data:"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        external.is_empty(),
+        "the report made requests: {external:?}"
+    );
+}
+
+/// Executes the analysis notebook on a results folder.
+fn execute_notebook(results: &Path) {
+    let Some(jupyter) = tool(&["jupyter"]) else {
+        return;
+    };
+    let out = Command::new(jupyter)
+        .args(["nbconvert", "--to", "notebook", "--execute", "--output-dir"])
+        .arg(results)
+        .arg(root().join("notebooks/explore_results.ipynb"))
+        .env("LATLAB_RESULTS", results)
+        .env("MPLBACKEND", "Agg")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the notebook failed on {}:\n{}",
+        results.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
