@@ -37,8 +37,8 @@ pub struct Loaded {
     pub llm: Vec<(String, String, f64, f64)>,
 }
 
-/// Reads the runs in `dirs`.
-pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
+/// Opens the runs in `dirs` and scans all their spans as one table.
+fn open(dirs: &[PathBuf]) -> Result<(Vec<Run>, LazyFrame), AnalysisError> {
     if dirs.is_empty() {
         return Err(AnalysisError::Empty("no results folder given".into()));
     }
@@ -50,6 +50,12 @@ pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
         runs.iter().map(Run::spans).collect::<Result<Vec<_>, _>>()?,
         UnionArgs::default(),
     )?;
+    Ok((runs, spans))
+}
+
+/// Reads the runs in `dirs`.
+pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
+    let (runs, spans) = open(dirs)?;
     let groups = span_groups(spans.clone())?;
     let llm = llm_rates(spans)?;
     let mut turns = Vec::new();
@@ -68,17 +74,7 @@ pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
 
 /// The summary alone (no turns, plots or accuracy): what `latlab show` prints.
 pub fn summarize(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
-    if dirs.is_empty() {
-        return Err(AnalysisError::Empty("no results folder given".into()));
-    }
-    let runs: Vec<Run> = dirs
-        .iter()
-        .map(|d| Run::open(d))
-        .collect::<Result<_, _>>()?;
-    let spans = concat(
-        runs.iter().map(Run::spans).collect::<Result<Vec<_>, _>>()?,
-        UnionArgs::default(),
-    )?;
+    let (runs, spans) = open(dirs)?;
     let loaded = Loaded {
         groups: span_groups(spans)?,
         runs,

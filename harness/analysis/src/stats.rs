@@ -91,15 +91,9 @@ pub fn rng_for(seed: u64, what: &str) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(h)
 }
 
-/// The q-quantile of an ascending sample with its 95 % bootstrap interval.
-pub fn quantile_estimate(sorted: &[f64], q: f64, seed: u64, what: &str) -> Option<Estimate> {
-    let value = quantile(sorted, q)?;
-    let (lo, hi) = percentile_interval(quantile_replicates(
-        sorted,
-        q,
-        REPLICATES,
-        &mut rng_for(seed, what),
-    ))?;
+/// An estimate with the 95 % percentile interval of its replicates (widened to hold it).
+fn with_interval(value: f64, replicates: Vec<f64>) -> Option<Estimate> {
+    let (lo, hi) = percentile_interval(replicates)?;
     Some(Estimate {
         value,
         lo: lo.min(value),
@@ -107,19 +101,22 @@ pub fn quantile_estimate(sorted: &[f64], q: f64, seed: u64, what: &str) -> Optio
     })
 }
 
+/// The q-quantile of an ascending sample with its 95 % bootstrap interval.
+pub fn quantile_estimate(sorted: &[f64], q: f64, seed: u64, what: &str) -> Option<Estimate> {
+    let value = quantile(sorted, q)?;
+    with_interval(
+        value,
+        quantile_replicates(sorted, q, REPLICATES, &mut rng_for(seed, what)),
+    )
+}
+
 /// The mean with its 95 % bootstrap interval.
 pub fn mean_estimate(values: &[f64], seed: u64, what: &str) -> Option<Estimate> {
     let value = mean(values)?;
-    let (lo, hi) = percentile_interval(mean_replicates(
-        values,
-        REPLICATES,
-        &mut rng_for(seed, what),
-    ))?;
-    Some(Estimate {
+    with_interval(
         value,
-        lo: lo.min(value),
-        hi: hi.max(value),
-    })
+        mean_replicates(values, REPLICATES, &mut rng_for(seed, what)),
+    )
 }
 
 /// The difference b − a of a statistic, and (b − a) / a, with 95 % bootstrap intervals from

@@ -2,7 +2,7 @@
 //! host, every string escaped. Readable offline, shareable as one file.
 
 use crate::model::{Estimate, Report, TurnDetail};
-use crate::text::{ms, percent, signed, stage};
+use crate::text::{comparison_cells, ms, stage, throughput_cells};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -198,14 +198,9 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
         ]));
         for r in &c.rows {
             h.push_str("<tr>");
-            h.push_str(&tdl(stage(&r.stage)));
-            h.push_str(&tdl(&r.statistic));
-            h.push_str(&td(&r.count_a.to_string()));
-            h.push_str(&td(&r.count_b.to_string()));
-            h.push_str(&est(&Some(r.a)));
-            h.push_str(&est(&Some(r.b)));
-            h.push_str(&td(&signed(&r.diff)));
-            h.push_str(&td(&percent(&r.relative)));
+            for (i, c) in comparison_cells(r).iter().enumerate() {
+                h.push_str(&if i < 2 { tdl(c) } else { td(c) });
+            }
             h.push_str("</tr>\n");
         }
         h.push_str("</table>\n");
@@ -223,23 +218,12 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
         "WER",
     ]));
     for t in &report.throughput {
-        let opt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
-        let wer = report
-            .accuracy
-            .iter()
-            .find(|a| a.run == t.run && a.profile == t.profile)
-            .map_or("-".to_string(), |a| {
-                format!("{:.1} % of {} words", a.wer * 100.0, a.words)
-            });
         h.push_str("<tr>");
         h.push_str(&tdl(&t.profile));
         h.push_str(&tdl(&t.run));
-        h.push_str(&td(&t.turns.to_string()));
-        h.push_str(&td(&format!("{:.3}", t.turns_per_s)));
-        h.push_str(&td(&opt(t.stt_rtf)));
-        h.push_str(&td(&opt(t.tts_rtf)));
-        h.push_str(&td(&opt(t.llm_tokens_per_s)));
-        h.push_str(&td(&wer));
+        for c in throughput_cells(report, t) {
+            h.push_str(&td(&c));
+        }
         h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");

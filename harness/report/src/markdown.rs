@@ -1,7 +1,7 @@
 //! `summary.md`: the report as Markdown, for a GitHub step summary, a PR comment or a wiki.
 
 use crate::model::Report;
-use crate::text::{estimate, ms, percent, signed, stage};
+use crate::text::{comparison_cells, estimate, ms, stage, throughput_cells};
 
 /// Escapes text for a Markdown table cell (and keeps HTML inert).
 pub fn cell(s: &str) -> String {
@@ -80,24 +80,9 @@ pub fn render(report: &Report) -> String {
         "WER",
     ]));
     for t in &report.throughput {
-        let wer = report
-            .accuracy
-            .iter()
-            .find(|a| a.run == t.run && a.profile == t.profile);
-        let opt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
-        out.push_str(&row(&[
-            cell(&t.run),
-            cell(&t.profile),
-            t.turns.to_string(),
-            format!("{:.3}", t.turns_per_s),
-            opt(t.stt_rtf),
-            opt(t.tts_rtf),
-            opt(t.llm_tokens_per_s),
-            wer.map_or_else(
-                || "-".to_string(),
-                |a| format!("{:.1} % of {} words", a.wer * 100.0, a.words),
-            ),
-        ]));
+        let mut cells = vec![cell(&t.run), cell(&t.profile)];
+        cells.extend(throughput_cells(report, t));
+        out.push_str(&row(&cells));
     }
     if let Some(c) = &report.comparison {
         out.push_str(&format!(
@@ -116,16 +101,7 @@ pub fn render(report: &Report) -> String {
             "relative",
         ]));
         for r in &c.rows {
-            out.push_str(&row(&[
-                stage(&r.stage).to_string(),
-                r.statistic.clone(),
-                r.count_a.to_string(),
-                r.count_b.to_string(),
-                format!("{:.1} [{:.1}, {:.1}]", r.a.value, r.a.lo, r.a.hi),
-                format!("{:.1} [{:.1}, {:.1}]", r.b.value, r.b.lo, r.b.hi),
-                signed(&r.diff),
-                percent(&r.relative),
-            ]));
+            out.push_str(&row(&comparison_cells(r)));
         }
     }
     out

@@ -1,7 +1,7 @@
 //! The terminal table printed at the end of `latlab run` and by `latlab report`.
 
 use crate::model::Report;
-use crate::text::{estimate, ms, percent, signed, stage, table};
+use crate::text::{comparison_cells, estimate, ms, stage, table};
 
 /// Renders the summary (and comparison, when present) as plain text.
 pub fn render(report: &Report) -> String {
@@ -46,28 +46,15 @@ pub fn render(report: &Report) -> String {
     let mut out = table(&header, &rows, if multi { 3 } else { 2 });
     if let Some(c) = &report.comparison {
         out.push_str(&format!("\nB = {} vs A = {}\n", c.b, c.a));
-        let rows: Vec<Vec<String>> = c
-            .rows
-            .iter()
-            .map(|r| {
-                vec![
-                    stage(&r.stage).to_string(),
-                    r.statistic.clone(),
-                    format!("{}/{}", r.count_a, r.count_b),
-                    format!("{:.1}", r.a.value),
-                    format!("{:.1}", r.b.value),
-                    signed(&r.diff),
-                    percent(&r.relative),
-                ]
-            })
-            .collect();
+        let rows: Vec<Vec<String>> = c.rows.iter().map(comparison_cells).collect();
         out.push_str(&table(
             &[
                 "stage",
                 "stat",
-                "n A/B",
-                "A ms",
-                "B ms",
+                "n A",
+                "n B",
+                "A ms [95% CI]",
+                "B ms [95% CI]",
                 "B − A ms [95% CI]",
                 "relative [95% CI]",
             ],

@@ -1,6 +1,6 @@
 //! Number formatting shared by the renderers.
 
-use crate::model::Estimate;
+use crate::model::{ComparisonRow, Estimate, Report, ThroughputRow};
 
 /// `123.4` or `-` when absent.
 pub fn ms(v: Option<f64>) -> String {
@@ -69,4 +69,41 @@ pub fn table(header: &[&str], rows: &[Vec<String>], left: usize) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The cells after run and profile of a throughput row: turns, turns/s, STT RTF, TTS RTF,
+/// LLM tokens/s and WER.
+pub fn throughput_cells(report: &Report, t: &ThroughputRow) -> Vec<String> {
+    let opt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
+    let wer = report
+        .accuracy
+        .iter()
+        .find(|a| a.run == t.run && a.profile == t.profile)
+        .map_or_else(
+            || "-".to_string(),
+            |a| format!("{:.1} % of {} words", a.wer * 100.0, a.words),
+        );
+    vec![
+        t.turns.to_string(),
+        format!("{:.3}", t.turns_per_s),
+        opt(t.stt_rtf),
+        opt(t.tts_rtf),
+        opt(t.llm_tokens_per_s),
+        wer,
+    ]
+}
+
+/// The cells of a comparison row: stage, statistic, n A, n B, A, B, B − A, relative.
+pub fn comparison_cells(r: &ComparisonRow) -> Vec<String> {
+    let e = |e: &Estimate| format!("{:.1} [{:.1}, {:.1}]", e.value, e.lo, e.hi);
+    vec![
+        stage(&r.stage).to_string(),
+        r.statistic.clone(),
+        r.count_a.to_string(),
+        r.count_b.to_string(),
+        e(&r.a),
+        e(&r.b),
+        signed(&r.diff),
+        percent(&r.relative),
+    ]
 }
