@@ -33,8 +33,10 @@ fn is(outcome: &str) -> Expr {
 }
 
 fn strings(df: &DataFrame, name: &str) -> Result<Vec<String>, AnalysisError> {
+    // Writers may store keys dictionary-encoded (categorical to polars): read them as text.
     Ok(df
         .column(name)?
+        .cast(&DataType::String)?
         .str()?
         .iter()
         .map(|v| v.unwrap_or_default().to_string())
@@ -171,7 +173,12 @@ fn opt_f64(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>, AnalysisError
 
 fn opt_str(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>, AnalysisError> {
     match df.column(name) {
-        Ok(c) => Ok(c.str()?.iter().map(|v| v.map(str::to_string)).collect()),
+        Ok(c) => Ok(c
+            .cast(&DataType::String)?
+            .str()?
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect()),
         Err(_) => Ok(vec![None; df.height()]),
     }
 }
