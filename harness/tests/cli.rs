@@ -614,7 +614,8 @@ fn check_in_browser(report: &Path) {
     let dir = report.parent().unwrap();
     let profile = tempfile::tempdir().unwrap();
     let netlog = dir.join("browser-netlog.json");
-    let shot = dir.join("report-screenshot.png");
+    // Kept after the test, for a human to look at.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
     let out = Command::new(chromium)
         .args([
             "--headless",
