@@ -2,7 +2,7 @@
 //! host, every string escaped. Readable offline, shareable as one file.
 
 use crate::model::{Estimate, Report, TurnDetail};
-use crate::text::{comparison_cells, ms, stage, throughput_cells};
+use crate::text::{COMPARISON_HEADER, comparison_cells, ms, stage, throughput_cells};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -186,16 +186,7 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
             escape(&c.b),
             escape(&c.a)
         ));
-        h.push_str(&th(&[
-            "stage",
-            "statistic",
-            "n A",
-            "n B",
-            "A ms",
-            "B ms",
-            "B − A ms",
-            "relative",
-        ]));
+        h.push_str(&th(&COMPARISON_HEADER));
         for r in &c.rows {
             h.push_str("<tr>");
             for (i, c) in comparison_cells(r).iter().enumerate() {

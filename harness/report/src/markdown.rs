@@ -1,7 +1,7 @@
 //! `summary.md`: the report as Markdown, for a GitHub step summary, a PR comment or a wiki.
 
 use crate::model::Report;
-use crate::text::{comparison_cells, estimate, ms, stage, throughput_cells};
+use crate::text::{COMPARISON_HEADER, comparison_cells, estimate, ms, stage, throughput_cells};
 
 /// Escapes text for a Markdown table cell (and keeps HTML inert).
 pub fn cell(s: &str) -> String {
@@ -90,16 +90,7 @@ pub fn render(report: &Report) -> String {
             cell(&c.b),
             cell(&c.a)
         ));
-        out.push_str(&header(&[
-            "stage",
-            "statistic",
-            "n A",
-            "n B",
-            "A ms",
-            "B ms",
-            "B − A ms",
-            "relative",
-        ]));
+        out.push_str(&header(&COMPARISON_HEADER));
         for r in &c.rows {
             out.push_str(&row(&comparison_cells(r)));
         }

@@ -1,7 +1,7 @@
 //! The terminal table printed at the end of `latlab run` and by `latlab report`.
 
 use crate::model::Report;
-use crate::text::{comparison_cells, estimate, ms, stage, table};
+use crate::text::{COMPARISON_HEADER, comparison_cells, estimate, ms, stage, table};
 
 /// Renders the summary (and comparison, when present) as plain text.
 pub fn render(report: &Report) -> String {
@@ -47,20 +47,7 @@ pub fn render(report: &Report) -> String {
     if let Some(c) = &report.comparison {
         out.push_str(&format!("\nB = {} vs A = {}\n", c.b, c.a));
         let rows: Vec<Vec<String>> = c.rows.iter().map(comparison_cells).collect();
-        out.push_str(&table(
-            &[
-                "stage",
-                "stat",
-                "n A",
-                "n B",
-                "A ms [95% CI]",
-                "B ms [95% CI]",
-                "B − A ms [95% CI]",
-                "relative [95% CI]",
-            ],
-            &rows,
-            2,
-        ));
+        out.push_str(&table(&COMPARISON_HEADER, &rows, 2));
     }
     for note in &report.notes {
         out.push_str(&format!("note: {note}\n"));

@@ -93,6 +93,18 @@ pub fn throughput_cells(report: &Report, t: &ThroughputRow) -> Vec<String> {
     ]
 }
 
+/// The column names of a comparison table (intervals are 95 % bootstrap).
+pub const COMPARISON_HEADER: [&str; 8] = [
+    "stage",
+    "statistic",
+    "n A",
+    "n B",
+    "A ms",
+    "B ms",
+    "B − A ms",
+    "relative",
+];
+
 /// The cells of a comparison row: stage, statistic, n A, n B, A, B, B − A, relative.
 pub fn comparison_cells(r: &ComparisonRow) -> Vec<String> {
     let e = |e: &Estimate| format!("{:.1} [{:.1}, {:.1}]", e.value, e.lo, e.hi);
