@@ -44,7 +44,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Err(e) => {
                     eprintln!("latlab: warning: analysis failed ({e}); the exact summary follows");
-                    print!("{}", summary::render(&result.rows));
+                    print_logged_summary(&result.dir)?;
                 }
             }
             print_facts(&result.manifest);
@@ -99,10 +99,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 print!("{}", terminal::render(&model));
             } else {
-                // A killed run not yet recovered: the exact summary from its span log.
-                let (mut spans, _) = sinks::read_log::<Span>(&dir.join(sinks::SPANS_LOG))?;
-                runner::sort_results(&mut spans, &mut []);
-                print!("{}", summary::render(&summary::summarize(&spans)));
+                // A killed run not yet recovered.
+                print_logged_summary(&dir)?;
                 println!(
                     "(from spans.jsonl; run `latlab recover {}` for the full analysis)",
                     dir.display()
@@ -114,6 +112,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The exact summary from a results folder's span log (no polars, no Parquet needed).
+fn print_logged_summary(dir: &Path) -> anyhow::Result<()> {
+    let (mut spans, _) = sinks::read_log::<Span>(&dir.join(sinks::SPANS_LOG))?;
+    runner::sort_results(&mut spans, &mut []);
+    print!("{}", summary::render(&summary::summarize(&spans)));
+    Ok(())
 }
 
 fn print_facts(m: &manifest::RunManifest) {

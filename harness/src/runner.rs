@@ -24,7 +24,6 @@ use tokio::sync::Semaphore;
 use crate::manifest::{self, Counts, Fingerprint, Pacing, RunManifest};
 use crate::scenario::{EMULATOR, LlmBackend, Scenario, SttBackend, TtsBackend};
 use crate::sinks::{self, RunSink, TurnObserver};
-use crate::summary::{self, Row};
 
 /// Command-line overrides of a scenario.
 #[derive(Debug, Clone, Default)]
@@ -51,8 +50,6 @@ pub struct RunOptions {
 pub struct RunResult {
     /// The results folder.
     pub dir: PathBuf,
-    /// The summary rows.
-    pub rows: Vec<Row>,
     /// The manifest as written.
     pub manifest: RunManifest,
 }
@@ -245,7 +242,6 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
     let (mut spans, mut turns, pacing) = sink.finish()?;
     sort_results(&mut spans, &mut turns);
     sinks::write_tables(&dir, &spans, &turns)?;
-    let rows = summary::summarize(&spans);
 
     if let Some(emulator) = emulator {
         manifest.emulator = serde_json::to_value(emulator.stats()).ok();
@@ -283,11 +279,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
     });
     manifest.pacing = Some(pacing);
     manifest.write(&dir)?;
-    Ok(RunResult {
-        dir,
-        rows,
-        manifest,
-    })
+    Ok(RunResult { dir, manifest })
 }
 
 /// How long before its first frame a call opens its STT stream.

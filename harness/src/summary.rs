@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use latlab_analysis::stats::rank;
 use latlab_core::timing::{Outcome, Span, Stage};
 use serde::Serialize;
 
@@ -31,15 +32,6 @@ pub struct Row {
     pub percentiles_ms: [Option<f64>; 4],
     /// Max in ms.
     pub max_ms: Option<f64>,
-}
-
-/// The nearest-rank quantile of a sorted slice.
-pub fn quantile(sorted: &[i64], q: f64) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 /// Summarises spans by profile (in first-seen order) and stage.
@@ -75,7 +67,8 @@ pub fn summarize(spans: &[Span]) -> Vec<Row> {
                     .iter()
                     .filter(|s| s.outcome == Outcome::Skipped)
                     .count(),
-                percentiles_ms: QUANTILES.map(|(q, _)| ms(quantile(&ok, q))),
+                percentiles_ms: QUANTILES
+                    .map(|(q, _)| ms((!ok.is_empty()).then(|| ok[rank(ok.len(), q) - 1]))),
                 max_ms: ms(ok.last().copied()),
             }
         })
@@ -111,20 +104,4 @@ pub fn render(rows: &[Row]) -> String {
         );
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nearest_rank_quantiles() {
-        let v: Vec<i64> = (1..=100).collect();
-        assert_eq!(quantile(&v, 0.5), Some(50));
-        assert_eq!(quantile(&v, 0.9), Some(90));
-        assert_eq!(quantile(&v, 0.99), Some(99));
-        assert_eq!(quantile(&v, 1.0), Some(100));
-        assert_eq!(quantile(&[7], 0.01), Some(7));
-        assert_eq!(quantile(&[], 0.5), None);
-    }
 }

@@ -36,6 +36,13 @@ fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
         .collect()
 }
 
+/// Runs latlab expecting a usage or data error (exit 2); returns what it printed on stderr.
+fn run_fails(args: &[&str]) -> String {
+    let out = latlab().args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "latlab {args:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -395,23 +402,13 @@ disconnect = 0.05
 fn a_bad_scenario_names_file_line_and_key() {
     let tmp = tempfile::tempdir().unwrap();
     let path = scenario(tmp.path(), "[profiles.p]\nendpointing_ms = \"soon\"", 1, "");
-    let out = latlab()
-        .args(["run", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = run_fails(&["run", path.to_str().unwrap()]);
     assert!(
         err.contains("scenario.toml") && err.contains("endpointing_ms") && err.contains("line 2"),
         "{err}"
     );
 
-    let out = latlab()
-        .args(["run", "/nonexistent/s.toml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/s.toml"));
+    assert!(run_fails(&["run", "/nonexistent/s.toml"]).contains("/nonexistent/s.toml"));
 }
 
 #[test]
@@ -436,12 +433,7 @@ fn a_bad_dataset_names_the_manifest_line() {
         &data.display().to_string(),
     );
     std::fs::write(&path, text).unwrap();
-    let out = latlab()
-        .args(["run", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = run_fails(&["run", path.to_str().unwrap()]);
     assert!(
         err.contains("manifest.jsonl:1") && err.contains("sample rate is 16000 Hz"),
         "{err}"

@@ -175,6 +175,8 @@ mod tests {
         assert_eq!(quantile(&v, 1.0), Some(100.0));
         assert_eq!(quantile(&v, 0.0), Some(1.0));
         assert_eq!(quantile(&[], 0.5), None);
+        assert_eq!(quantile(&[7.0], 0.01), Some(7.0));
+        assert_eq!(rank(100, 0.99), 99);
     }
 
     #[test]
