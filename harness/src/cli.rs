@@ -69,6 +69,77 @@ pub enum Command {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+    /// Judge a results folder against latency targets and, optionally, a baseline.
+    /// Exit code 0: pass; 1: a target failed or a stage regressed (or, by default, a target
+    /// was inconclusive); 2: usage or data error.
+    Gate(GateArgs),
+    /// Manage baselines under results/baselines/.
+    Baseline {
+        /// What to do.
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
+}
+
+/// `latlab baseline ...`.
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Save a results folder as baseline NAME (results/baselines/NAME/baseline.json).
+    Save {
+        /// The baseline's name (A-Z a-z 0-9 _ - .).
+        name: String,
+        /// The results folder.
+        dir: PathBuf,
+        /// Where baselines live.
+        #[arg(long, default_value = "results/baselines")]
+        root: PathBuf,
+    },
+}
+
+/// How INCONCLUSIVE verdicts count.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum InconclusiveAs {
+    /// As failures (default).
+    Fail,
+    /// As passes.
+    Pass,
+}
+
+/// `latlab gate`.
+#[derive(Debug, clap::Args)]
+pub struct GateArgs {
+    /// The results folder to judge.
+    pub dir: PathBuf,
+    /// Targets file (TOML), e.g. scenarios/targets/voice-agent.toml.
+    #[arg(long)]
+    pub targets: PathBuf,
+    /// Compare with this baseline (a name under --baselines-root, or a path).
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// Where named baselines live.
+    #[arg(long, default_value = "results/baselines")]
+    pub baselines_root: PathBuf,
+    /// How INCONCLUSIVE target verdicts count toward the exit code.
+    #[arg(long, value_enum, default_value = "fail")]
+    pub inconclusive: InconclusiveAs,
+    /// Noise band, relative part: differences within this fraction of the baseline are noise.
+    #[arg(long)]
+    pub band_relative: Option<f64>,
+    /// Noise band, absolute floor in ms.
+    #[arg(long)]
+    pub band_ms: Option<f64>,
+    /// Write JUnit XML here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Write Markdown here (e.g. for $GITHUB_STEP_SUMMARY or a PR comment).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Write JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// No per-check lines on stdout, only the outcome.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Formats of `latlab export`.

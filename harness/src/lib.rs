@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod gate;
 pub mod manifest;
 pub mod recover;
 pub mod report;

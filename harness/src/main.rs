@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::Parser;
 use latlab_analysis::Side;
 use latlab_core::timing::Span;
-use latlab_harness::cli::{Cli, Command, ExportFormat};
+use latlab_harness::cli::{BaselineCommand, Cli, Command, ExportFormat};
+use latlab_harness::gate;
 use latlab_harness::runner::{self, RunOptions};
 use latlab_harness::scenario::Scenario;
 use latlab_harness::{manifest, recover, report, sinks, summary};
@@ -17,6 +18,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The gate printed its verdicts: exit 1 without an error line.
+        Err(e) if e.downcast_ref::<gate::Failed>().is_some() => ExitCode::from(1),
         Err(e) => {
             eprintln!("latlab: error: {e:#}");
             ExitCode::from(2)
@@ -90,6 +93,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Gate(args) => gate::gate(&args),
+        Command::Baseline {
+            command: BaselineCommand::Save { name, dir, root },
+        } => gate::save_baseline(&name, &dir, &root),
         Command::Show { dir, json } => {
             if dir.join(sinks::SPANS_PARQUET).exists() {
                 let model = latlab_analysis::summarize(std::slice::from_ref(&dir))?;

@@ -4,29 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use latlab_core::timing::{ErrorKind, Outcome, Span, Stage, TurnTimeline};
+
+mod common;
+use common::{latlab, read_json, root, run_fails, run_ok, scenario};
 use parquet::file::reader::{FileReader, SerializedFileReader};
-
-fn latlab() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_latlab"))
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn run_ok(args: &[&str]) -> Output {
-    let out = latlab().args(args).output().expect("latlab runs");
-    assert!(
-        out.status.success(),
-        "latlab {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
     std::fs::read_to_string(path)
@@ -34,17 +18,6 @@ fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-/// Runs latlab expecting a usage or data error (exit 2); returns what it printed on stderr.
-fn run_fails(args: &[&str]) -> String {
-    let out = latlab().args(args).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "latlab {args:?}");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 fn parquet_rows(path: &Path) -> i64 {
@@ -69,45 +42,6 @@ fn by_turn(spans: &[Span]) -> BTreeMap<(String, String, u32, u32), Vec<&Span>> {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// Writes a scenario over the smoke dataset with the given profiles and emulator extras.
-fn scenario(dir: &Path, profiles: &str, calls: usize, emulator: &str) -> PathBuf {
-    let dataset = root().join("datasets/smoke");
-    let text = format!(
-        r#"
-name = "t"
-dataset = "{}"
-seed = 5
-calls = {calls}
-concurrency = {calls}
-stagger_ms = 20
-
-[backends.stt]
-kind = "deepgram"
-base_url = "emulator"
-
-[backends.llm]
-kind = "openai"
-base_url = "emulator"
-
-[backends.tts]
-kind = "elevenlabs"
-base_url = "emulator"
-output_format = "wav_16000"
-
-[limits]
-stall_timeout_ms = 800
-
-{profiles}
-
-{emulator}
-"#,
-        dataset.display()
-    );
-    let path = dir.join("scenario.toml");
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 #[test]

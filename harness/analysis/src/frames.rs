@@ -4,6 +4,9 @@
 use polars::prelude::*;
 
 use crate::AnalysisError;
+use rayon::prelude::*;
+
+use crate::grouping::{Coder, fold, sorted_buckets};
 
 /// One group of spans: run × scenario × profile × backend × stage.
 #[derive(Debug, Clone)]
@@ -43,66 +46,115 @@ fn strings(df: &DataFrame, name: &str) -> Result<Vec<String>, AnalysisError> {
         .collect())
 }
 
-fn counts(df: &DataFrame, name: &str) -> Result<Vec<u64>, AnalysisError> {
-    Ok(df
-        .column(name)?
-        .cast(&DataType::UInt64)?
-        .u64()?
-        .iter()
-        .map(|v| v.unwrap_or_default())
-        .collect())
+/// Dense codes for a text column (missing values code as the empty string), and the distinct
+/// values by code.
+///
+/// Arrow keeps each string as a 16-byte view; equal views hold equal strings (inline, or the
+/// same bytes of the same buffer, as a Parquet dictionary decodes to), so most rows cost one
+/// 128-bit comparison. Views not seen before go through [`Coder`], which compares text.
+fn code_strings(column: &StringChunked) -> (Vec<u32>, Vec<String>) {
+    const KNOWN_VIEWS: usize = 64;
+    let mut coder = Coder::default();
+    let mut codes = Vec::with_capacity(column.len());
+    if column.null_count() > 0 {
+        codes.extend(column.iter().map(|v| coder.code(v.unwrap_or_default())));
+        let values = coder.values().iter().map(|v| v.to_string()).collect();
+        return (codes, values);
+    }
+    let mut known: Vec<(u128, u32)> = Vec::new();
+    for array in column.downcast_iter() {
+        for (i, view) in array.views().iter().enumerate() {
+            let key = view.as_u128();
+            let code = match known.iter().find(|(k, _)| *k == key) {
+                Some(&(_, code)) => code,
+                None => {
+                    let code = coder.code(array.value(i));
+                    if known.len() < KNOWN_VIEWS {
+                        known.push((key, code));
+                    }
+                    code
+                }
+            };
+            codes.push(code);
+        }
+    }
+    let values = coder.values().iter().map(|v| v.to_string()).collect();
+    (codes, values)
 }
 
+/// The key columns of a span group, in [`SpanGroup`]'s order.
+const KEYS: [&str; 5] = ["run", "scenario", "profile", "backend", "stage"];
+
 /// Groups spans and sorts each group's successful latencies.
+///
+/// polars reads only the columns needed (lazily, projected); the grouping itself is
+/// [`crate::grouping`], which on latlab's few-valued keys is an order of magnitude faster than
+/// a multi-key polars `group_by` (measured in `docs/performance.md`).
 pub fn span_groups(spans: LazyFrame) -> Result<Vec<SpanGroup>, AnalysisError> {
-    let keys = [
-        col("run"),
-        col("scenario"),
-        col("profile"),
-        col("backend"),
-        col("stage"),
-    ];
-    let ok_latency = is("ok").and(col("latency_ns").is_not_null());
-    let df = spans
-        .group_by(keys)
-        .agg([
-            ok_latency.clone().sum().alias("n_ok"),
-            is("error").sum().alias("n_error"),
-            is("skipped").sum().alias("n_skipped"),
-            (col("latency_ns").cast(DataType::Float64) / lit(1e6))
-                .filter(ok_latency)
-                .sort(SortOptions::default())
-                .alias("latency_ms"),
-        ])
-        .collect()?;
-    let run = strings(&df, "run")?;
-    let scenario = strings(&df, "scenario")?;
-    let profile = strings(&df, "profile")?;
-    let backend = strings(&df, "backend")?;
-    let stage = strings(&df, "stage")?;
-    let ok = counts(&df, "n_ok")?;
-    let errors = counts(&df, "n_error")?;
-    let skipped = counts(&df, "n_skipped")?;
-    let lists = df.column("latency_ms")?.list()?;
-    let mut out = Vec::with_capacity(df.height());
-    for i in 0..df.height() {
-        let sorted_ms: Vec<f64> = match lists.get_as_series(i) {
-            Some(s) => s.f64()?.into_no_null_iter().collect(),
-            None => Vec::new(),
-        };
-        out.push(SpanGroup {
-            run: run[i].clone(),
-            scenario: scenario[i].clone(),
-            profile: profile[i].clone(),
-            backend: backend[i].clone(),
-            stage: stage[i].clone(),
-            ok: ok[i],
-            errors: errors[i],
-            skipped: skipped[i],
-            sorted_ms,
-        });
+    let mut select: Vec<Expr> = KEYS
+        .iter()
+        .map(|k| col(*k).cast(DataType::String))
+        .collect();
+    select.push(col("outcome").cast(DataType::String));
+    select.push(col("latency_ns").cast(DataType::Int64));
+    let df = spans.select(select).collect()?;
+    let text =
+        |name: &str| -> Result<&StringChunked, AnalysisError> { Ok(df.column(name)?.str()?) };
+    let columns: Vec<&StringChunked> = KEYS
+        .iter()
+        .chain(["outcome"].iter())
+        .map(|k| text(k))
+        .collect::<Result<_, _>>()?;
+    // Each column coded on its own thread.
+    let mut coded: Vec<(Vec<u32>, Vec<String>)> =
+        columns.par_iter().map(|c| code_strings(c)).collect();
+    let (outcome, outcomes) = coded.pop().expect("the outcome column");
+    let keyed: Vec<(&[u32], usize)> = coded
+        .iter()
+        .map(|(codes, values)| (codes.as_slice(), values.len()))
+        .collect();
+    let groups = fold(&keyed);
+    let n = groups.keys.len();
+
+    let code_of = |name: &str| outcomes.iter().position(|o| o == name).map(|c| c as u32);
+    let (ok, error, skipped) = (code_of("ok"), code_of("error"), code_of("skipped"));
+    // Errors and skipped spans per group.
+    let mut counts = vec![[0u64; 2]; n];
+    for (&id, &o) in groups.ids.iter().zip(&outcome) {
+        let c = &mut counts[id as usize];
+        if Some(o) == error {
+            c[0] += 1;
+        } else if Some(o) == skipped {
+            c[1] += 1;
+        }
     }
-    Ok(out)
+    let latency = df.column("latency_ns")?.i64()?;
+    let picked = outcome
+        .iter()
+        .zip(latency.iter())
+        .map(|(&o, l)| if Some(o) == ok { l } else { None });
+    let buckets = sorted_buckets(&groups.ids, n, picked);
+
+    Ok(groups
+        .keys
+        .iter()
+        .zip(buckets)
+        .zip(counts)
+        .map(|((key, bucket), c)| {
+            let value = |column: usize| coded[column].1[key[column] as usize].clone();
+            SpanGroup {
+                run: value(0),
+                scenario: value(1),
+                profile: value(2),
+                backend: value(3),
+                stage: value(4),
+                ok: bucket.len() as u64,
+                errors: c[0],
+                skipped: c[1],
+                sorted_ms: bucket.into_iter().map(|ns| ns as f64 / 1e6).collect(),
+            }
+        })
+        .collect())
 }
 
 /// The turn boundaries, in pipeline order, as named in `turns.parquet`.

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 pub mod compare;
 pub mod export;
 pub mod frames;
+pub mod grouping;
 pub mod load;
 pub mod report;
 pub mod stats;

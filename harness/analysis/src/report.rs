@@ -182,19 +182,20 @@ pub fn build(loaded: &Loaded) -> Report {
 
 /// Summary rows of every group, in series then stage order.
 pub fn summary_rows(loaded: &Loaded, series: &[(String, String)]) -> Vec<SummaryRow> {
-    let mut rows = Vec::new();
+    use rayon::prelude::*;
+    let mut groups = Vec::new();
     for (run, profile) in series {
         for stage in STAGES {
-            for g in loaded
-                .groups
-                .iter()
-                .filter(|g| &g.run == run && &g.profile == profile && g.stage == stage)
-            {
-                rows.push(summary_row(g));
-            }
+            groups.extend(
+                loaded
+                    .groups
+                    .iter()
+                    .filter(|g| &g.run == run && &g.profile == profile && g.stage == stage),
+            );
         }
     }
-    rows
+    // Each row's bootstrap is seeded by its own name, so threads do not change the numbers.
+    groups.par_iter().map(|g| summary_row(g)).collect()
 }
 
 /// Statistics of one span group.

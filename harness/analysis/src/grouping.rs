@@ -1,0 +1,193 @@
+//! Grouping rows by several text keys, as plain Rust over slices: each key column becomes
+//! small dense integer codes, the codes fold into one dense group id per row, and each
+//! group's values are bucketed and sorted.
+//!
+//! polars' own multi-key `group_by` spends seconds on 10 M rows of five string keys (it
+//! hashes row-encoded keys; see `docs/performance.md`), while latlab's keys repeat a
+//! handful of values. Coding a column costs a comparison with the previous row's value
+//! and, on a miss, a look-up among the few values seen so far.
+
+use std::collections::HashMap;
+
+/// Dense codes for the distinct values of one column, numbered in order of first appearance.
+#[derive(Debug, Default)]
+pub struct Coder<'a> {
+    values: Vec<&'a str>,
+    index: HashMap<&'a str, u32>,
+    last: Option<(&'a str, u32)>,
+}
+
+/// Up to this many distinct values are searched linearly; beyond it, hashed.
+const LINEAR: usize = 16;
+
+impl<'a> Coder<'a> {
+    /// The code of `value`, assigning the next one if it is new.
+    #[inline]
+    pub fn code(&mut self, value: &'a str) -> u32 {
+        if let Some((last, code)) = self.last
+            && last == value
+        {
+            return code;
+        }
+        let code = if self.values.len() <= LINEAR {
+            match self.values.iter().position(|v| *v == value) {
+                Some(i) => i as u32,
+                None => self.insert(value),
+            }
+        } else {
+            match self.index.get(value) {
+                Some(&c) => c,
+                None => self.insert(value),
+            }
+        };
+        self.last = Some((value, code));
+        code
+    }
+
+    fn insert(&mut self, value: &'a str) -> u32 {
+        let code = self.values.len() as u32;
+        self.values.push(value);
+        if self.values.len() > LINEAR {
+            if self.index.is_empty() {
+                for (i, v) in self.values.iter().enumerate() {
+                    self.index.insert(v, i as u32);
+                }
+            } else {
+                self.index.insert(value, code);
+            }
+        }
+        code
+    }
+
+    /// The distinct values, indexed by code.
+    pub fn values(&self) -> &[&'a str] {
+        &self.values
+    }
+
+    /// How many distinct values were seen.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether no value was seen.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// Dense group ids for rows keyed by several coded columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Groups {
+    /// Each row's group, `0..keys.len()`, numbered in order of first appearance.
+    pub ids: Vec<u32>,
+    /// Each group's key: its code in every column, in column order.
+    pub keys: Vec<Vec<u32>>,
+}
+
+/// Folds coded columns (each `(codes, distinct count)`, all the same length) into one dense
+/// group id per row.
+pub fn fold(columns: &[(&[u32], usize)]) -> Groups {
+    let rows = columns.first().map_or(0, |(c, _)| c.len());
+    let mut ids = vec![0u32; rows];
+    let mut keys: Vec<Vec<u32>> = vec![Vec::new()];
+    for &(codes, cardinality) in columns {
+        assert_eq!(codes.len(), rows, "every key column has one code per row");
+        let cardinality = cardinality.max(1) as u64;
+        let combined = keys.len() as u64 * cardinality;
+        let mut next_keys: Vec<Vec<u32>> = Vec::new();
+        let mut assign = |combined_id: u64| {
+            let group = (combined_id / cardinality) as usize;
+            let code = (combined_id % cardinality) as u32;
+            let mut key = keys[group].clone();
+            key.push(code);
+            next_keys.push(key);
+            (next_keys.len() - 1) as u32
+        };
+        if combined <= 1 << 22 {
+            // A dense table from (group so far, code) to the new group.
+            let mut table = vec![u32::MAX; combined as usize];
+            for (id, &code) in ids.iter_mut().zip(codes) {
+                let c = u64::from(*id) * cardinality + u64::from(code);
+                let slot = &mut table[c as usize];
+                if *slot == u32::MAX {
+                    *slot = assign(c);
+                }
+                *id = *slot;
+            }
+        } else {
+            let mut table: HashMap<u64, u32> = HashMap::new();
+            for (id, &code) in ids.iter_mut().zip(codes) {
+                let c = u64::from(*id) * cardinality + u64::from(code);
+                *id = *table.entry(c).or_insert_with(|| assign(c));
+            }
+        }
+        keys = next_keys;
+    }
+    if rows == 0 {
+        keys.clear();
+    }
+    Groups { ids, keys }
+}
+
+/// Each group's values (rows whose value is `Some`), ascending; the groups are sorted in
+/// parallel.
+pub fn sorted_buckets(
+    ids: &[u32],
+    groups: usize,
+    values: impl IntoIterator<Item = Option<i64>>,
+) -> Vec<Vec<i64>> {
+    use rayon::prelude::*;
+    let mut buckets: Vec<Vec<i64>> = vec![Vec::new(); groups];
+    for (&id, v) in ids.iter().zip(values) {
+        if let Some(v) = v {
+            buckets[id as usize].push(v);
+        }
+    }
+    // LSD radix sort: a few linear passes (it skips bytes all values share).
+    buckets.par_iter_mut().for_each(|b| radsort::sort(b));
+    buckets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_first_appearance_past_the_linear_limit() {
+        let words: Vec<String> = (0..40).map(|i| format!("w{}", i % 20)).collect();
+        let mut coder = Coder::default();
+        let codes: Vec<u32> = words.iter().map(|w| coder.code(w)).collect();
+        let values = coder.values();
+        assert_eq!(values.len(), 20);
+        for (w, c) in words.iter().zip(&codes) {
+            assert_eq!(values[*c as usize], w);
+        }
+        assert_eq!(codes[..20], (0..20).collect::<Vec<u32>>()[..]);
+        assert_eq!(codes[20..], codes[..20]);
+    }
+
+    #[test]
+    fn folding_groups_equal_keys_and_only_those() {
+        let a = [0, 0, 1, 1, 0, 2];
+        let b = [0, 1, 0, 1, 0, 0];
+        let g = fold(&[(&a, 3), (&b, 2)]);
+        assert_eq!(g.ids, vec![0, 1, 2, 3, 0, 4]);
+        assert_eq!(
+            g.keys,
+            vec![vec![0, 0], vec![0, 1], vec![1, 0], vec![1, 1], vec![2, 0]]
+        );
+        // Large cardinalities go through the hashed table and agree.
+        let big: Vec<u32> = (0..6).map(|i| i * 1_000_000).collect();
+        let g = fold(&[(&big, 6_000_000), (&big, 6_000_000), (&b, 2)]);
+        assert_eq!(g.ids, vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(fold(&[(&[], 0)]).keys, Vec::<Vec<u32>>::new());
+    }
+
+    #[test]
+    fn buckets_hold_each_groups_values_sorted() {
+        let ids = [1, 0, 1, 1, 0];
+        let values = [Some(5), Some(3), None, Some(-2), Some(1)];
+        let b = sorted_buckets(&ids, 2, values);
+        assert_eq!(b, vec![vec![1, 3], vec![-2, 5]]);
+    }
+}

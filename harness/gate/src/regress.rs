@@ -1,0 +1,267 @@
+//! Comparing a run with a baseline: for each stage percentile, a bootstrap confidence interval
+//! of the difference (candidate − baseline) set against a noise band. REGRESSED only when the
+//! whole interval is above the band, IMPROVED when it is below, UNCHANGED otherwise — the
+//! shape of criterion's and iai-callgrind's comparisons.
+
+use latlab_analysis::stats::{REPLICATES, quantile, rng_for};
+use latlab_report::model::Estimate;
+use serde::Serialize;
+
+use crate::baseline::{Baseline, Sample};
+use crate::merge::StageSample;
+
+/// Percentiles compared with the baseline.
+pub const COMPARED: [(f64, &str); 4] = [(0.50, "p50"), (0.90, "p90"), (0.95, "p95"), (0.99, "p99")];
+
+/// Seed of the comparison bootstrap: fixed, so a gate is reproducible.
+pub const SEED: u64 = 0x9a7e;
+
+/// Differences inside `±max(relative × baseline, absolute_ms)` are noise.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NoiseBand {
+    /// Fraction of the baseline's value.
+    pub relative: f64,
+    /// Floor in ms.
+    pub absolute_ms: f64,
+}
+
+/// The default band: provisional until `benches/calibrate_gate.sh` has been run at full size
+/// (`docs/performance.md`, "Gate calibration").
+pub const DEFAULT_BAND: NoiseBand = NoiseBand {
+    relative: 0.05,
+    absolute_ms: 2.0,
+};
+
+impl NoiseBand {
+    /// The band's half-width around a baseline value, in ms.
+    pub fn width(&self, baseline_ms: f64) -> f64 {
+        (self.relative * baseline_ms.abs()).max(self.absolute_ms)
+    }
+}
+
+/// What the comparison concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Change {
+    /// The whole interval of the difference is above the band.
+    Regressed,
+    /// The whole interval is below the band.
+    Improved,
+    /// The interval reaches into the band.
+    Unchanged,
+}
+
+impl Change {
+    /// As printed.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Change::Regressed => "REGRESSED",
+            Change::Improved => "IMPROVED",
+            Change::Unchanged => "UNCHANGED",
+        }
+    }
+}
+
+/// One stage percentile against the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    /// Scenario.
+    pub scenario: String,
+    /// Profile.
+    pub profile: String,
+    /// Stage.
+    pub stage: String,
+    /// `p50` ... `p99`.
+    pub metric: &'static str,
+    /// Baseline samples.
+    pub baseline_samples: u64,
+    /// Candidate samples.
+    pub candidate_samples: u64,
+    /// The baseline's percentile, ms.
+    pub baseline_ms: f64,
+    /// The candidate's percentile, ms.
+    pub candidate_ms: f64,
+    /// Candidate − baseline, ms, with its bootstrap interval.
+    pub difference_ms: Estimate,
+    /// The band's half-width here, ms.
+    pub band_ms: f64,
+    /// The conclusion.
+    pub change: Change,
+}
+
+/// Compares every stage present in both the run and the baseline. `confidence` is the
+/// two-sided confidence of each interval.
+pub fn compare(
+    stages: &[StageSample],
+    baseline: &Baseline,
+    band: NoiseBand,
+    confidence: f64,
+) -> Vec<Comparison> {
+    let mut out = Vec::new();
+    for s in stages {
+        let Some(b) = baseline.group(&s.scenario, &s.profile, &s.stage) else {
+            continue;
+        };
+        if s.sorted_ms.is_empty() || b.latency.sorted_ms.is_empty() {
+            continue;
+        }
+        let candidate = Sample {
+            n: s.sorted_ms.len() as u64,
+            sorted_ms: s.sorted_ms.clone(),
+        };
+        for (q, metric) in COMPARED {
+            out.push(compare_one(
+                s, &candidate, &b.latency, q, metric, band, confidence,
+            ));
+        }
+    }
+    out
+}
+
+fn compare_one(
+    s: &StageSample,
+    candidate: &Sample,
+    baseline: &Sample,
+    q: f64,
+    metric: &'static str,
+    band: NoiseBand,
+    confidence: f64,
+) -> Comparison {
+    let what = format!("{}/{}/{}/{metric}", s.scenario, s.profile, s.stage);
+    let base_value = baseline.quantile(q).unwrap_or_default();
+    let cand_value = quantile(&candidate.sorted_ms, q).unwrap_or_default();
+    let cand =
+        candidate.quantile_replicates(q, REPLICATES, &mut rng_for(SEED, &format!("{what}/c")));
+    let base =
+        baseline.quantile_replicates(q, REPLICATES, &mut rng_for(SEED, &format!("{what}/b")));
+    let mut diffs: Vec<f64> = cand.iter().zip(&base).map(|(c, b)| c - b).collect();
+    diffs.sort_by(f64::total_cmp);
+    let tail = (1.0 - confidence) / 2.0;
+    let value = cand_value - base_value;
+    let lo = quantile(&diffs, tail).unwrap_or(value).min(value);
+    let hi = quantile(&diffs, 1.0 - tail).unwrap_or(value).max(value);
+    let width = band.width(base_value);
+    let change = if lo > width {
+        Change::Regressed
+    } else if hi < -width {
+        Change::Improved
+    } else {
+        Change::Unchanged
+    };
+    Comparison {
+        scenario: s.scenario.clone(),
+        profile: s.profile.clone(),
+        stage: s.stage.clone(),
+        metric,
+        baseline_samples: baseline.n,
+        candidate_samples: candidate.n,
+        baseline_ms: base_value,
+        candidate_ms: cand_value,
+        difference_ms: Estimate { value, lo, hi },
+        band_ms: width,
+        change,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baseline::{BaselineGroup, MAX_POINTS, Source};
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, LogNormal};
+
+    fn lognormal(n: usize, median_ms: f64, seed: u64) -> Vec<f64> {
+        let d = LogNormal::new(median_ms.ln(), 0.3).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut v: Vec<f64> = (0..n).map(|_| d.sample(&mut rng)).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+
+    fn stage(sorted_ms: Vec<f64>) -> StageSample {
+        StageSample {
+            scenario: "s".into(),
+            profile: "p".into(),
+            stage: "llm".into(),
+            errors: 0,
+            skipped: 0,
+            sorted_ms,
+        }
+    }
+
+    fn baseline(sorted: &[f64]) -> Baseline {
+        Baseline {
+            schema_version: crate::baseline::BASELINE_SCHEMA_VERSION,
+            name: "b".into(),
+            source: Source {
+                run_id: "r".into(),
+                scenario: "s".into(),
+                dataset: "d".into(),
+                git_commit: None,
+                started_at: String::new(),
+                seed: 0,
+            },
+            groups: vec![BaselineGroup {
+                scenario: "s".into(),
+                profile: "p".into(),
+                stage: "llm".into(),
+                errors: 0,
+                latency: Sample::from_sorted(sorted, MAX_POINTS),
+            }],
+        }
+    }
+
+    fn changes(candidate: Vec<f64>, base: &[f64]) -> Vec<Change> {
+        compare(&[stage(candidate)], &baseline(base), DEFAULT_BAND, 0.99)
+            .iter()
+            .map(|c| c.change)
+            .collect()
+    }
+
+    #[test]
+    fn same_distribution_is_unchanged() {
+        let base = lognormal(5000, 300.0, 1);
+        assert!(
+            changes(lognormal(5000, 300.0, 2), &base)
+                .iter()
+                .all(|c| *c == Change::Unchanged)
+        );
+    }
+
+    #[test]
+    fn a_clear_shift_regresses_or_improves() {
+        let base = lognormal(5000, 300.0, 1);
+        assert!(
+            changes(lognormal(5000, 400.0, 2), &base)
+                .iter()
+                .all(|c| *c == Change::Regressed)
+        );
+        assert!(
+            changes(lognormal(5000, 200.0, 2), &base)
+                .iter()
+                .all(|c| *c == Change::Improved)
+        );
+    }
+
+    #[test]
+    fn the_interval_contains_the_difference_and_is_reproducible() {
+        let base = lognormal(800, 300.0, 1);
+        let a = compare(
+            &[stage(lognormal(800, 330.0, 2))],
+            &baseline(&base),
+            DEFAULT_BAND,
+            0.99,
+        );
+        let b = compare(
+            &[stage(lognormal(800, 330.0, 2))],
+            &baseline(&base),
+            DEFAULT_BAND,
+            0.99,
+        );
+        assert_eq!(a, b);
+        for c in &a {
+            let d = c.difference_ms;
+            assert!(d.lo <= d.value && d.value <= d.hi, "{c:?}");
+        }
+    }
+}

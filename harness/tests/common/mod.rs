@@ -1,0 +1,78 @@
+//! Helpers shared by the tests that drive the real `latlab` binary.
+#![allow(dead_code)] // each test crate uses some of them
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `latlab` binary under test.
+pub fn latlab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_latlab"))
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs latlab expecting success; returns its output.
+pub fn run_ok(args: &[&str]) -> Output {
+    let out = latlab().args(args).output().expect("latlab runs");
+    assert!(
+        out.status.success(),
+        "latlab {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs latlab expecting a usage or data error (exit 2); returns what it printed on stderr.
+pub fn run_fails(args: &[&str]) -> String {
+    let out = latlab().args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "latlab {args:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Reads a JSON file.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Writes a scenario over the smoke dataset with the given profiles and emulator extras.
+pub fn scenario(dir: &Path, profiles: &str, calls: usize, emulator: &str) -> PathBuf {
+    let dataset = root().join("datasets/smoke");
+    let text = format!(
+        r#"
+name = "t"
+dataset = "{}"
+seed = 5
+calls = {calls}
+concurrency = {calls}
+stagger_ms = 20
+
+[backends.stt]
+kind = "deepgram"
+base_url = "emulator"
+
+[backends.llm]
+kind = "openai"
+base_url = "emulator"
+
+[backends.tts]
+kind = "elevenlabs"
+base_url = "emulator"
+output_format = "wav_16000"
+
+[limits]
+stall_timeout_ms = 800
+
+{profiles}
+
+{emulator}
+"#,
+        dataset.display()
+    );
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
