@@ -376,8 +376,8 @@ mod tests {
         let v = crit(&target(Metric::Quantile(0.9), 470.0), &spread());
         assert_eq!(v.verdict, Verdict::Inconclusive, "{v:?}");
         let more = v.need_more.expect("a count");
-        // 7.5 % of samples reach 470 ms against the 10 % allowed: a few thousand decide it.
-        assert!((500..20_000).contains(&more), "{more}");
+        // 7.5 % of samples reach 470 ms against the 10 % allowed: some hundreds more decide it.
+        assert!((100..20_000).contains(&more), "{more}");
         assert!(
             v.reason.contains(&format!("about {more} more")),
             "{}",
