@@ -4,8 +4,8 @@
 //!
 //! polars' own multi-key `group_by` spends seconds on 10 M rows of five string keys (it
 //! hashes row-encoded keys; see `docs/performance.md`), while latlab's keys repeat a
-//! handful of values. Coding a column costs a comparison with the previous row's value
-//! and, on a miss, a look-up among the few values seen so far.
+//! handful of values. The caller codes each row cheaply where it can (the analysis compares
+//! Arrow string views first) and asks a [`Coder`] only for values it has not seen.
 
 use std::collections::HashMap;
 
@@ -17,9 +17,6 @@ pub struct Coder<'a> {
     last: Option<(&'a str, u32)>,
 }
 
-/// Up to this many distinct values are searched linearly; beyond it, hashed.
-const LINEAR: usize = 16;
-
 impl<'a> Coder<'a> {
     /// The code of `value`, assigning the next one if it is new.
     #[inline]
@@ -29,49 +26,18 @@ impl<'a> Coder<'a> {
         {
             return code;
         }
-        let code = if self.values.len() <= LINEAR {
-            match self.values.iter().position(|v| *v == value) {
-                Some(i) => i as u32,
-                None => self.insert(value),
-            }
-        } else {
-            match self.index.get(value) {
-                Some(&c) => c,
-                None => self.insert(value),
-            }
-        };
-        self.last = Some((value, code));
-        code
-    }
-
-    fn insert(&mut self, value: &'a str) -> u32 {
-        let code = self.values.len() as u32;
-        self.values.push(value);
-        if self.values.len() > LINEAR {
-            if self.index.is_empty() {
-                for (i, v) in self.values.iter().enumerate() {
-                    self.index.insert(v, i as u32);
-                }
-            } else {
-                self.index.insert(value, code);
-            }
+        let next = self.values.len() as u32;
+        let code = *self.index.entry(value).or_insert(next);
+        if code == next {
+            self.values.push(value);
         }
+        self.last = Some((value, code));
         code
     }
 
     /// The distinct values, indexed by code.
     pub fn values(&self) -> &[&'a str] {
         &self.values
-    }
-
-    /// How many distinct values were seen.
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    /// Whether no value was seen.
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
     }
 }
 

@@ -92,6 +92,13 @@ impl Check {
         self.levels.iter().find(|l| l.level == Level::Crit)
     }
 
+    /// The level that decides the check: crit, or warn for a warn-only target.
+    pub fn shown(&self) -> &LevelVerdict {
+        self.crit()
+            .or_else(|| self.levels.first())
+            .expect("a target has crit or warn (checked when the file is read)")
+    }
+
     /// Whether the warn level failed.
     pub fn warned(&self) -> bool {
         self.levels

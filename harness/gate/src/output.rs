@@ -2,6 +2,7 @@
 //! per target check and per baseline comparison) and Markdown for a GitHub step summary or a
 //! pull-request comment.
 
+use latlab_report::markdown::cell;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::check::{Check, Level, Verdict};
@@ -55,10 +56,7 @@ pub fn junit(report: &GateReport) -> String {
     let mut targets = TestSuite::new(format!("targets: {}", report.targets_name));
     for c in &report.checks {
         let name = format!("{} [{}/{}]", c.target, c.scenario, c.profile);
-        let worst = c
-            .crit()
-            .or_else(|| c.levels.first())
-            .expect("a check has a level");
+        let worst = c.shown();
         let fails = match worst.verdict {
             Verdict::Fail => worst.level == Level::Crit,
             Verdict::Inconclusive => {
@@ -135,24 +133,27 @@ fn levels_text(c: &Check) -> String {
     s
 }
 
-/// Escapes text for a Markdown table cell (GitHub renders inline HTML, so `<` and `&` too).
-pub fn md(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '|' => out.push_str("\\|"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '`' | '*' | '_' | '[' | ']' | '\\' => {
-                out.push('\\');
-                out.push(ch);
-            }
-            '\n' | '\r' => out.push(' '),
-            c => out.push(c),
-        }
+/// The headline counts as one sentence (without the final period).
+fn tally(report: &GateReport) -> String {
+    let t = &report.tally;
+    let mut s = format!(
+        "{} passed, {} failed, {} inconclusive (counted as {}), {} warnings",
+        t.passed,
+        t.failed,
+        t.inconclusive,
+        match report.inconclusive {
+            InconclusivePolicy::Fail => "failures",
+            InconclusivePolicy::Pass => "passes",
+        },
+        t.warnings
+    );
+    if report.baseline.is_some() {
+        s.push_str(&format!(
+            "; {} regressed, {} improved, {} unchanged",
+            t.regressed, t.improved, t.unchanged
+        ));
     }
-    out
+    s
 }
 
 fn icon(v: Verdict) -> &'static str {
@@ -165,7 +166,6 @@ fn icon(v: Verdict) -> &'static str {
 
 /// Markdown for a GitHub step summary or pull-request comment.
 pub fn markdown(report: &GateReport) -> String {
-    let t = &report.tally;
     let mut s = String::new();
     let verdict = match report.outcome {
         Outcome::Pass => "✅ latency gate passed",
@@ -174,32 +174,16 @@ pub fn markdown(report: &GateReport) -> String {
     s.push_str(&format!("## {verdict}\n\n"));
     s.push_str(&format!(
         "Run `{}` (scenario {}, status {}) against targets **{}**{}. ",
-        md(&report.run_id),
-        md(&report.scenario),
-        md(&report.run_status),
-        md(&report.targets_name),
+        cell(&report.run_id),
+        cell(&report.scenario),
+        cell(&report.run_status),
+        cell(&report.targets_name),
         report
             .baseline
             .as_ref()
-            .map_or(String::new(), |b| format!(" and baseline **{}**", md(b)))
+            .map_or(String::new(), |b| format!(" and baseline **{}**", cell(b)))
     ));
-    s.push_str(&format!(
-        "{} passed, {} failed, {} inconclusive (counted as {}), {} warnings",
-        t.passed,
-        t.failed,
-        t.inconclusive,
-        match report.inconclusive {
-            InconclusivePolicy::Fail => "failures",
-            InconclusivePolicy::Pass => "passes",
-        },
-        t.warnings
-    ));
-    if report.baseline.is_some() {
-        s.push_str(&format!(
-            "; {} regressed, {} improved, {} unchanged",
-            t.regressed, t.improved, t.unchanged
-        ));
-    }
+    s.push_str(&tally(report));
     s.push_str(".\n\n");
     s.push_str("### Targets\n\n");
     s.push_str("| target | scenario / profile | value | bounds | samples | warn | crit | note |\n");
@@ -222,9 +206,9 @@ pub fn markdown(report: &GateReport) -> String {
             .unwrap_or_default();
         s.push_str(&format!(
             "| {} | {} / {} | {} {} | [{}, {}] | {} | {} | {} | {} |\n",
-            md(&c.target),
-            md(&c.scenario),
-            md(&c.profile),
+            cell(&c.target),
+            cell(&c.scenario),
+            cell(&c.profile),
             value(c.value),
             c.unit,
             value(c.lower),
@@ -232,14 +216,14 @@ pub fn markdown(report: &GateReport) -> String {
             c.samples,
             level(Level::Warn),
             level(Level::Crit),
-            md(&note)
+            cell(&note)
         ));
     }
     if let Some(b) = &report.baseline {
         let band = report.noise_band.expect("a band with a baseline");
         s.push_str(&format!(
             "\n### Against baseline {}\n\nNoise band ±max({:.0} % of the baseline, {} ms); intervals at {:.0} %.\n\n",
-            md(b),
+            cell(b),
             band.relative * 100.0,
             band.absolute_ms,
             report.checks.first().map_or(99.0, |c| c.confidence * 100.0)
@@ -250,10 +234,10 @@ pub fn markdown(report: &GateReport) -> String {
             let d = c.difference_ms;
             s.push_str(&format!(
                 "| {} | {} | {} / {} | {:.1} ms | {:.1} ms | {:+.1} ms [{:+.1}, {:+.1}] | ±{:.1} ms | {} |\n",
-                md(&c.stage),
+                cell(&c.stage),
                 c.metric,
-                md(&c.scenario),
-                md(&c.profile),
+                cell(&c.scenario),
+                cell(&c.profile),
                 c.baseline_ms,
                 c.candidate_ms,
                 d.value,
@@ -275,7 +259,7 @@ pub fn markdown(report: &GateReport) -> String {
 pub fn text(report: &GateReport) -> String {
     let mut s = String::new();
     for c in &report.checks {
-        let shown = c.crit().or_else(|| c.levels.first()).expect("a level");
+        let shown = c.shown();
         let warn = if c.warned() {
             " (warn level crossed)"
         } else {
@@ -301,28 +285,14 @@ pub fn text(report: &GateReport) -> String {
             comparison_line(c)
         ));
     }
-    let t = &report.tally;
     s.push_str(&format!(
-        "gate {}: {} passed, {} failed, {} inconclusive (counted as {}), {} warnings",
+        "gate {}: {}",
         match report.outcome {
             Outcome::Pass => "PASSED",
             Outcome::Fail => "FAILED",
         },
-        t.passed,
-        t.failed,
-        t.inconclusive,
-        match report.inconclusive {
-            InconclusivePolicy::Fail => "failures",
-            InconclusivePolicy::Pass => "passes",
-        },
-        t.warnings
+        tally(report)
     ));
-    if report.baseline.is_some() {
-        s.push_str(&format!(
-            "; {} regressed, {} improved, {} unchanged",
-            t.regressed, t.improved, t.unchanged
-        ));
-    }
     s.push('\n');
     s
 }

@@ -3,7 +3,7 @@
 //! whole interval is above the band, IMPROVED when it is below, UNCHANGED otherwise — the
 //! shape of criterion's and iai-callgrind's comparisons.
 
-use latlab_analysis::stats::{REPLICATES, quantile, rng_for};
+use latlab_analysis::stats::{REPLICATES, quantile, quantile_replicates, rng_for};
 use latlab_report::model::Estimate;
 use serde::Serialize;
 
@@ -105,14 +105,8 @@ pub fn compare(
         if s.sorted_ms.is_empty() || b.latency.sorted_ms.is_empty() {
             continue;
         }
-        let candidate = Sample {
-            n: s.sorted_ms.len() as u64,
-            sorted_ms: s.sorted_ms.clone(),
-        };
         for (q, metric) in COMPARED {
-            out.push(compare_one(
-                s, &candidate, &b.latency, q, metric, band, confidence,
-            ));
+            out.push(compare_one(s, &b.latency, q, metric, band, confidence));
         }
     }
     out
@@ -120,7 +114,6 @@ pub fn compare(
 
 fn compare_one(
     s: &StageSample,
-    candidate: &Sample,
     baseline: &Sample,
     q: f64,
     metric: &'static str,
@@ -129,9 +122,15 @@ fn compare_one(
 ) -> Comparison {
     let what = format!("{}/{}/{}/{metric}", s.scenario, s.profile, s.stage);
     let base_value = baseline.quantile(q).unwrap_or_default();
-    let cand_value = quantile(&candidate.sorted_ms, q).unwrap_or_default();
-    let cand =
-        candidate.quantile_replicates(q, REPLICATES, &mut rng_for(SEED, &format!("{what}/c")));
+    let cand_value = quantile(&s.sorted_ms, q).unwrap_or_default();
+    // The candidate is whole: the analysis's own order-statistic bootstrap (the baseline's
+    // `Sample` draws the same way, read off its kept points).
+    let cand = quantile_replicates(
+        &s.sorted_ms,
+        q,
+        REPLICATES,
+        &mut rng_for(SEED, &format!("{what}/c")),
+    );
     let base =
         baseline.quantile_replicates(q, REPLICATES, &mut rng_for(SEED, &format!("{what}/b")));
     let mut diffs: Vec<f64> = cand.iter().zip(&base).map(|(c, b)| c - b).collect();
@@ -154,7 +153,7 @@ fn compare_one(
         stage: s.stage.clone(),
         metric,
         baseline_samples: baseline.n,
-        candidate_samples: candidate.n,
+        candidate_samples: s.sorted_ms.len() as u64,
         baseline_ms: base_value,
         candidate_ms: cand_value,
         difference_ms: Estimate { value, lo, hi },
