@@ -1,5 +1,9 @@
 //! The answering side of a turn: send the transcript to the LLM, cut its streamed reply into
 //! sentences, and speak them through TTS as the profile says (first sentence or whole reply).
+//!
+//! [`answer`] returns once the reply's text is complete, with its speech still streaming in
+//! [`Speaking`]: the conversation's next turn needs only the text, so a user who speaks again
+//! while the agent is still talking is not kept waiting behind the previous reply's audio.
 
 use std::sync::Arc;
 
@@ -13,7 +17,43 @@ use crate::stage::{ChatMessage, LanguageModel, LlmRequest, TextToSpeech, TtsRequ
 use crate::text::SentenceSplitter;
 use crate::timing::{ErrorKind, StageError};
 
+/// A reply whose text is complete and whose speech may still be streaming.
+pub(super) struct Speaking {
+    out: Answered,
+    speaker: tokio::task::JoinHandle<Spoken>,
+}
+
+impl Speaking {
+    /// The reply's text (complete, or cut short by an LLM error).
+    pub(super) fn reply(&self) -> &str {
+        &self.out.reply
+    }
+
+    /// Waits for the speech to end and returns the whole turn's answering side.
+    pub(super) async fn finish(self) -> Answered {
+        let Speaking { mut out, speaker } = self;
+        let spoken = speaker.await.unwrap_or_else(|e| Spoken {
+            error: Some(StageError::new(
+                ErrorKind::Cancelled,
+                format!("TTS task failed: {e}"),
+            )),
+            ..Spoken::default()
+        });
+        out.tts_sent_ns = spoken.sent_ns;
+        out.tts_first_byte_ns = spoken.first_byte_ns;
+        out.tts_first_audible_ns = spoken.first_audible_ns;
+        out.tts_done_ns = spoken.done_ns;
+        out.tts_bytes = spoken.bytes;
+        out.tts_chars = spoken.chars;
+        out.tts_audio_ms = spoken.audio_ms;
+        out.tts_lead_ms = spoken.lead_ms;
+        out.tts_error = spoken.error;
+        out
+    }
+}
+
 /// Answers one turn; `history` is the conversation before it, ending with the user's words.
+/// Returns when the LLM's reply is complete; [`Speaking::finish`] waits for its speech.
 pub(super) async fn answer(
     epoch: Epoch,
     profile: &Profile,
@@ -21,7 +61,7 @@ pub(super) async fn answer(
     tts: &Arc<dyn TextToSpeech>,
     messages: Vec<ChatMessage>,
     session: &str,
-) -> Answered {
+) -> Speaking {
     let mut out = Answered::default();
     let (sentences, sentence_rx) = mpsc::unbounded_channel::<String>();
     let speaker = tokio::spawn(speak(
@@ -87,23 +127,7 @@ pub(super) async fn answer(
         }
     }
     drop(sentences);
-    let spoken = speaker.await.unwrap_or_else(|e| Spoken {
-        error: Some(StageError::new(
-            ErrorKind::Cancelled,
-            format!("TTS task failed: {e}"),
-        )),
-        ..Spoken::default()
-    });
-    out.tts_sent_ns = spoken.sent_ns;
-    out.tts_first_byte_ns = spoken.first_byte_ns;
-    out.tts_first_audible_ns = spoken.first_audible_ns;
-    out.tts_done_ns = spoken.done_ns;
-    out.tts_bytes = spoken.bytes;
-    out.tts_chars = spoken.chars;
-    out.tts_audio_ms = spoken.audio_ms;
-    out.tts_lead_ms = spoken.lead_ms;
-    out.tts_error = spoken.error;
-    out
+    Speaking { out, speaker }
 }
 
 #[derive(Debug, Default)]

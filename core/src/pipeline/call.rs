@@ -89,7 +89,9 @@ pub async fn run_call(
     };
 
     let session = format!("{}#{}", call.id, plan.iteration);
-    // The answering side: one turn at a time, in the order their transcripts became final.
+    // The answering side: one LLM request at a time, in the order the transcripts became
+    // final (each needs the previous reply's text); a reply's speech streams on beside the
+    // next turn's request, as an agent that is interrupted answers at once.
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Ready>();
     let responder = {
         let backends = backends.clone();
@@ -104,13 +106,13 @@ pub async fn run_call(
                 role: "system".into(),
                 content: backends.system_prompt.clone(),
             }];
-            let mut failed = 0;
+            let mut speaking = Vec::new();
             while let Some(Ready { index, heard }) = ready_rx.recv().await {
                 history.push(ChatMessage {
                     role: "user".into(),
                     content: heard.transcript(),
                 });
-                let answered = agent::answer(
+                let reply = agent::answer(
                     epoch,
                     &profile,
                     &backends.llm,
@@ -119,18 +121,29 @@ pub async fn run_call(
                     &session,
                 )
                 .await;
-                if !answered.reply.trim().is_empty() {
+                if !reply.reply().trim().is_empty() {
                     history.push(ChatMessage {
                         role: "assistant".into(),
-                        content: answered.reply.trim().to_string(),
+                        content: reply.reply().trim().to_string(),
                     });
                 }
-                let (timeline, spans) =
-                    finish(&id_of(index), &heard, &answered, next_start[index], speed);
-                if timeline.outcome != Outcome::Ok {
+                let sink = Arc::clone(&sink);
+                let id = id_of(index);
+                let next = next_start[index];
+                speaking.push(tokio::spawn(async move {
+                    let answered = reply.finish().await;
+                    let (timeline, spans) = finish(&id, &heard, &answered, next, speed);
+                    let failed = timeline.outcome != Outcome::Ok;
+                    sink.record_turn(timeline, spans);
+                    failed
+                }));
+            }
+            let mut failed = 0;
+            for task in speaking {
+                // A turn whose task died recorded nothing; count it as failed.
+                if task.await.unwrap_or(true) {
                     failed += 1;
                 }
-                sink.record_turn(timeline, spans);
             }
             failed
         })

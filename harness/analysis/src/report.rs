@@ -363,13 +363,25 @@ pub fn cdf_series(label: String, sorted: &[f64]) -> Option<CdfSeries> {
             })
             .collect()
     };
+    let (p90, p90_ci) = marked_quantile(sorted, 0.90, &label)?;
+    let (p95, p95_ci) = marked_quantile(sorted, 0.95, &label)?;
     Some(CdfSeries {
         label,
         points,
-        p90: quantile(sorted, 0.90)?,
-        p95: quantile(sorted, 0.95)?,
+        p90,
+        p95,
+        p90_ci,
+        p95_ci,
         count: n as u64,
     })
+}
+
+/// A voice-to-voice percentile a plot marks, with its 95 % bootstrap interval (seeded by the
+/// series' label, so a plot is reproducible).
+fn marked_quantile(sorted: &[f64], q: f64, label: &str) -> Option<(f64, Option<[f64; 2]>)> {
+    let what = format!("plot/{label}/voice_to_voice/{q}");
+    let e = quantile_estimate(sorted, q, BOOTSTRAP_SEED, &what)?;
+    Some((e.value, Some([e.lo, e.hi])))
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -484,7 +496,7 @@ fn histograms(loaded: &Loaded, series: &[(String, String)]) -> Vec<StageHistogra
                 return None;
             }
             // Bins span the smallest value to the largest p99, so one outlier does not squash
-            // the shape; values past the last edge are counted in the last bin.
+            // the shape; values past the last edge are counted apart, and the plot says so.
             let lo = samples
                 .iter()
                 .flat_map(|(_, v)| v.iter().copied())
@@ -500,14 +512,21 @@ fn histograms(loaded: &Loaded, series: &[(String, String)]) -> Vec<StageHistogra
                 .fold(lo + 1.0, f64::max);
             let width = (hi - lo) / BINS as f64;
             let edges = (0..=BINS).map(|i| lo + width * i as f64).collect();
+            let mut above = Vec::with_capacity(samples.len());
             let series = samples
                 .into_iter()
                 .map(|(label, v)| {
                     let mut counts = vec![0u64; BINS];
+                    let mut past = 0;
                     for x in v {
+                        if x > hi {
+                            past += 1;
+                            continue;
+                        }
                         let bin = (((x - lo) / width).floor().max(0.0) as usize).min(BINS - 1);
                         counts[bin] += 1;
                     }
+                    above.push(past);
                     (label, counts)
                 })
                 .collect();
@@ -515,6 +534,7 @@ fn histograms(loaded: &Loaded, series: &[(String, String)]) -> Vec<StageHistogra
                 stage: (*stage).to_string(),
                 edges,
                 series,
+                above,
             })
         })
         .collect()
@@ -533,10 +553,16 @@ fn pareto(
                 .iter()
                 .find(|a| &a.run == run && &a.profile == profile)?;
             (wer.words > 0).then_some(())?;
+            let label = loaded.label(run, profile);
+            let (p90, p90_ci) = marked_quantile(&v, 0.90, &label)?;
+            let (p95, p95_ci) = marked_quantile(&v, 0.95, &label)?;
             Some(ParetoPoint {
-                label: loaded.label(run, profile),
-                p90: quantile(&v, 0.90)?,
-                p95: quantile(&v, 0.95)?,
+                label,
+                p90,
+                p95,
+                p90_ci,
+                p95_ci,
+                count: v.len() as u64,
                 wer: wer.wer,
             })
         })

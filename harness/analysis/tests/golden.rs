@@ -71,6 +71,39 @@ fn the_full_report_covers_every_part() {
     assert_eq!(report.plots.histograms.len(), 5);
     assert_eq!(report.plots.pareto.len(), 2);
     assert!(!report.plots.over_time[0].in_flight.is_empty());
+    // The marked percentiles carry their intervals, around the value.
+    for (p90, p95, ci90, ci95) in report
+        .plots
+        .cdf
+        .iter()
+        .map(|c| (c.p90, c.p95, c.p90_ci, c.p95_ci))
+        .chain(
+            report
+                .plots
+                .pareto
+                .iter()
+                .map(|p| (p.p90, p.p95, p.p90_ci, p.p95_ci)),
+        )
+    {
+        for (v, ci) in [(p90, ci90), (p95, ci95)] {
+            let [lo, hi] = ci.expect("an interval");
+            assert!(lo <= v && v <= hi, "{lo} {v} {hi}");
+        }
+    }
+    assert!(report.plots.pareto.iter().all(|p| p.count > 0));
+    // Every successful sample is in a bin or counted above the last edge, never lost.
+    for h in &report.plots.histograms {
+        assert_eq!(h.above.len(), h.series.len());
+        let drawn: u64 = h.series.iter().flat_map(|(_, c)| c.iter()).sum();
+        let above: u64 = h.above.iter().sum();
+        let ok: u64 = report
+            .summary
+            .iter()
+            .filter(|r| r.stage == h.stage)
+            .map(|r| r.count)
+            .sum();
+        assert_eq!(drawn + above, ok, "{}", h.stage);
+    }
     assert_eq!(report.slowest_turns.len(), 14);
     let v: Vec<f64> = report
         .slowest_turns

@@ -34,10 +34,18 @@ fn check_line(c: &Check) -> String {
     )
 }
 
+/// What a comparison could see: "detects ≥ +X ms", or why it compared nothing.
+fn resolution(c: &Comparison) -> String {
+    match c.detectable_ms {
+        Some(ms) => format!("detects ≥ +{ms:.1} ms"),
+        None => format!("not compared: needs ≥ {} samples a side", c.needs_samples),
+    }
+}
+
 fn comparison_line(c: &Comparison) -> String {
     let d = c.difference_ms;
     format!(
-        "{} {:.1} → {:.1} ms: difference {:+.1} ms [{:+.1}, {:+.1}], noise band ±{:.1} ms ({} → {} samples)",
+        "{} {:.1} → {:.1} ms: difference {:+.1} ms [{:+.1}, {:+.1}], noise band ±{:.1} ms, {} ({} → {} samples)",
         c.metric,
         c.baseline_ms,
         c.candidate_ms,
@@ -45,6 +53,7 @@ fn comparison_line(c: &Comparison) -> String {
         d.lo,
         d.hi,
         c.band_ms,
+        resolution(c),
         c.baseline_samples,
         c.candidate_samples
     )
@@ -228,12 +237,12 @@ pub fn markdown(report: &GateReport) -> String {
             band.absolute_ms,
             report.checks.first().map_or(99.0, |c| c.confidence * 100.0)
         ));
-        s.push_str("| stage | metric | scenario / profile | baseline | candidate | difference [interval] | band | change |\n");
-        s.push_str("| --- | --- | --- | ---: | ---: | --- | ---: | --- |\n");
+        s.push_str("| stage | metric | scenario / profile | baseline | candidate | difference [interval] | band | detects | change |\n");
+        s.push_str("| --- | --- | --- | ---: | ---: | --- | ---: | ---: | --- |\n");
         for c in &report.comparisons {
             let d = c.difference_ms;
             s.push_str(&format!(
-                "| {} | {} | {} / {} | {:.1} ms | {:.1} ms | {:+.1} ms [{:+.1}, {:+.1}] | ±{:.1} ms | {} |\n",
+                "| {} | {} | {} / {} | {:.1} ms | {:.1} ms | {:+.1} ms [{:+.1}, {:+.1}] | ±{:.1} ms | {} | {} |\n",
                 cell(&c.stage),
                 c.metric,
                 cell(&c.scenario),
@@ -244,6 +253,10 @@ pub fn markdown(report: &GateReport) -> String {
                 d.lo,
                 d.hi,
                 c.band_ms,
+                match c.detectable_ms {
+                    Some(ms) => format!("≥ +{ms:.1} ms"),
+                    None => format!("needs n ≥ {}", c.needs_samples),
+                },
                 match c.change {
                     Change::Regressed => "❌ REGRESSED",
                     Change::Improved => "✅ IMPROVED",

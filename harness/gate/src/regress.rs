@@ -8,6 +8,7 @@ use latlab_report::model::Estimate;
 use serde::Serialize;
 
 use crate::baseline::{Baseline, Sample};
+use crate::bounds::min_samples_to_pass;
 use crate::merge::StageSample;
 
 /// Percentiles compared with the baseline.
@@ -25,10 +26,12 @@ pub struct NoiseBand {
     pub absolute_ms: f64,
 }
 
-/// The default band: provisional until `benches/calibrate_gate.sh` has been run at full size
-/// (`docs/performance.md`, "Gate calibration").
+/// The default band, ±max(1 %, 2 ms) — criterion's noise threshold with a floor for clock and
+/// scheduling jitter — as set by `benches/calibrate_gate.sh` (`docs/performance.md`, "Gate
+/// calibration"): 2 of 200 A/A smoke pairs flagged (1.0 %; no band short of 5 % did better),
+/// while a 5 % band let most 10 % p95 regressions of the gate suite through.
 pub const DEFAULT_BAND: NoiseBand = NoiseBand {
-    relative: 0.05,
+    relative: 0.01,
     absolute_ms: 2.0,
 };
 
@@ -85,6 +88,13 @@ pub struct Comparison {
     pub difference_ms: Estimate,
     /// The band's half-width here, ms.
     pub band_ms: f64,
+    /// The gate's resolution here: the smallest increase (ms) it would mark REGRESSED about
+    /// half the time — the band plus the interval's reach below its estimate. Far above the
+    /// change you care about means the runs are too small to tell (more turns shrink it as
+    /// 1/√n). `None` when the percentile cannot be compared at all (too few samples).
+    pub detectable_ms: Option<f64>,
+    /// Fewest samples each side needs before this percentile is compared at all.
+    pub needs_samples: u64,
     /// The conclusion.
     pub change: Change,
 }
@@ -140,7 +150,15 @@ fn compare_one(
     let lo = quantile(&diffs, tail).unwrap_or(value).min(value);
     let hi = quantile(&diffs, 1.0 - tail).unwrap_or(value).max(value);
     let width = band.width(base_value);
-    let change = if lo > width {
+    // A bootstrap of a tail percentile from a few samples only reshuffles the largest ones:
+    // its interval is far too narrow (a p99 of 29 samples is their maximum, and so is nearly
+    // every replicate). Compare a percentile only where the distribution-free order-statistic
+    // bounds exist on both sides at this confidence, the same rule the targets obey.
+    let needs = min_samples_to_pass(q, 1.0 - tail);
+    let comparable = baseline.n >= needs && s.sorted_ms.len() as u64 >= needs;
+    let change = if !comparable {
+        Change::Unchanged
+    } else if lo > width {
         Change::Regressed
     } else if hi < -width {
         Change::Improved
@@ -158,6 +176,8 @@ fn compare_one(
         candidate_ms: cand_value,
         difference_ms: Estimate { value, lo, hi },
         band_ms: width,
+        detectable_ms: comparable.then_some(width + (value - lo)),
+        needs_samples: needs,
         change,
     }
 }
@@ -262,5 +282,52 @@ mod tests {
             let d = c.difference_ms;
             assert!(d.lo <= d.value && d.value <= d.hi, "{c:?}");
         }
+    }
+
+    #[test]
+    fn resolution_shrinks_with_the_sample_and_predicts_detection() {
+        let p95 = |n: usize, median: f64, seed: u64| {
+            let base = lognormal(n, 300.0, seed);
+            compare(
+                &[stage(lognormal(n, median, seed + 1))],
+                &baseline(&base),
+                DEFAULT_BAND,
+                0.99,
+            )
+            .into_iter()
+            .find(|c| c.metric == "p95")
+            .unwrap()
+        };
+        let small = p95(150, 300.0, 1).detectable_ms.unwrap();
+        let large = p95(3000, 300.0, 1);
+        let resolution = large.detectable_ms.unwrap();
+        assert!(small > resolution * 2.0, "{small} {large:?}");
+        assert!(resolution > large.band_ms);
+        // A p95 shift of 1.5 × the large sample's resolution is caught.
+        let shift = 300.0 * (resolution * 1.5 / large.baseline_ms);
+        assert_eq!(p95(3000, 300.0 + shift, 1).change, Change::Regressed);
+    }
+
+    #[test]
+    fn tail_percentiles_of_small_samples_are_not_compared() {
+        // 29 samples: the p99 is the maximum; even a doubling cannot be told for sure there,
+        // while the median of the same samples can be compared.
+        let base = lognormal(29, 300.0, 1);
+        let cmps = compare(
+            &[stage(lognormal(29, 900.0, 2))],
+            &baseline(&base),
+            DEFAULT_BAND,
+            0.99,
+        );
+        let get = |m: &str| cmps.iter().find(|c| c.metric == m).unwrap();
+        assert_eq!(get("p50").change, Change::Regressed);
+        for m in ["p90", "p95", "p99"] {
+            let c = get(m);
+            assert_eq!(c.change, Change::Unchanged, "{c:?}");
+            assert_eq!(c.detectable_ms, None);
+            assert!(c.needs_samples > 29);
+        }
+        // The rule is the targets' rule at the interval's one-sided confidence.
+        assert_eq!(get("p90").needs_samples, min_samples_to_pass(0.90, 0.995));
     }
 }

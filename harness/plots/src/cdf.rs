@@ -58,8 +58,10 @@ pub(crate) fn draw<DB: DrawingBackend>(
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
     for (s, points) in &curves {
+        let intervals = [s.p90_ci, s.p95_ci].into_iter().flatten().flatten();
         let marks = [s.p90, s.p95]
             .into_iter()
+            .chain(intervals)
             .filter(|v| *v > 0.0 && v.is_finite());
         for x in points.iter().map(|p| p.0).chain(marks) {
             lo = lo.min(x);
@@ -120,12 +122,21 @@ pub(crate) fn draw<DB: DrawingBackend>(
         }
         let label_font = (frame::FONT, frame::LABEL_PX).into_font().color(&colour);
         // p95 label sits left-above its marker and p90 right-below, so they never collide.
-        for (value, level, name, offset) in [
-            (s.p90, 90.0, "p90", (7, 1)),
-            (s.p95, 95.0, "p95", (-30, -17)),
+        for (value, ci, level, name, offset) in [
+            (s.p90, s.p90_ci, 90.0, "p90", (7, 1)),
+            (s.p95, s.p95_ci, 95.0, "p95", (-30, -17)),
         ] {
             if !(value > 0.0 && value.is_finite()) {
                 continue;
+            }
+            // The marker's 95 % interval as a whisker along the latency axis.
+            if let Some([lo, hi]) = ci.filter(|[lo, hi]| *lo > 0.0 && hi.is_finite() && lo < hi) {
+                let style = colour.stroke_width(2);
+                chart.draw_series(LineSeries::new([(lo, level), (hi, level)], style))?;
+                chart.draw_series([lo, hi].map(|end| {
+                    EmptyElement::at((end, level))
+                        + PathElement::new(vec![(0, -frame::CAP_PX), (0, frame::CAP_PX)], style)
+                }))?;
             }
             chart.draw_series(std::iter::once(
                 EmptyElement::at((value, level))
@@ -138,6 +149,16 @@ pub(crate) fn draw<DB: DrawingBackend>(
             format!("{} (n={})", s.label, s.count),
             colour,
             Mark::Line,
+        ));
+    }
+    if curves
+        .iter()
+        .any(|(s, _)| s.p90_ci.is_some() || s.p95_ci.is_some())
+    {
+        legend.push(LegendEntry::new(
+            "whiskers: 95 % interval",
+            frame::NOTE,
+            Mark::Whisker,
         ));
     }
     frame::draw_legend(&legend_area, Some("series"), &legend)

@@ -47,7 +47,17 @@ pub(crate) enum Mark {
     Circle,
     /// A filled triangle.
     Triangle,
+    /// An interval: a thin bar with end caps.
+    Whisker,
+    /// No mark: a note that belongs to the row above.
+    None,
 }
+
+/// Grey of explanatory legend rows (what a whisker means, what lies off the axis).
+pub(crate) const NOTE: RGBColor = RGBColor(0x55, 0x55, 0x55);
+
+/// Half-length of a whisker's end cap, px.
+pub(crate) const CAP_PX: i32 = 5;
 
 /// One legend row.
 pub(crate) struct LegendEntry {
@@ -137,6 +147,18 @@ fn draw_mark<DB: DrawingBackend>(
         )),
         Mark::Circle => area.draw(&Circle::new((x + 10, y), 5, colour.filled())),
         Mark::Triangle => area.draw(&TriangleMarker::new((x + 10, y), 6, colour.filled())),
+        Mark::None => Ok(()),
+        Mark::Whisker => {
+            let style = colour.stroke_width(2);
+            area.draw(&PathElement::new(vec![(x + 2, y), (x + 18, y)], style))?;
+            for end in [x + 2, x + 18] {
+                area.draw(&PathElement::new(
+                    vec![(end, y - CAP_PX), (end, y + CAP_PX)],
+                    style,
+                ))?;
+            }
+            Ok(())
+        }
     }
 }
 

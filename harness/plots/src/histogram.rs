@@ -122,12 +122,21 @@ pub(crate) fn draw<DB: DrawingBackend>(
             ))
         });
         chart.draw_series(rects)?;
-        let total: u64 = counts.iter().sum();
+        let above = hist.above.get(s).copied().unwrap_or(0);
+        let total: u64 = counts.iter().sum::<u64>() + above;
         legend.push(LegendEntry::new(
             format!("{label} (n={total})"),
             colour,
             Mark::Box,
         ));
+        if above > 0 {
+            // Past the last edge: off the axis, but never out of the count.
+            legend.push(LegendEntry::new(
+                format!("{above} past {} ms, off axis", frame::ms_label(hi)),
+                frame::NOTE,
+                Mark::None,
+            ));
+        }
     }
     frame::draw_legend(&legend_area, Some("series"), &legend)
 }

@@ -207,6 +207,9 @@ mod tests {
             label: "b".into(),
             p90: 1.0,
             p95: 2.0,
+            p90_ci: None,
+            p95_ci: None,
+            count: 0,
             wer: 0.1,
         });
         plots.cdf.push(latlab_report::model::CdfSeries {
@@ -214,6 +217,8 @@ mod tests {
             points: vec![],
             p90: 1.0,
             p95: 1.0,
+            p90_ci: None,
+            p95_ci: None,
             count: 0,
         });
         let colours = SeriesColours::from_plot_data(&plots);

@@ -44,9 +44,10 @@ pub(crate) fn draw<DB: DrawingBackend>(
     let x = x.start.max(0.0)..x.end;
     // Room to the right of the rightmost point for its label.
     let x = x.start..x.end + (x.end - x.start) * 0.12;
+    let intervals = |p: &&ParetoPoint| [p.p90_ci, p.p95_ci].into_iter().flatten().flatten();
     let ms = points
         .iter()
-        .flat_map(|p| [p.p90, p.p95])
+        .flat_map(|p| [p.p90, p.p95].into_iter().chain(intervals(p)))
         .filter(|v| v.is_finite());
     let y = frame::padded(
         ms.clone().fold(f64::INFINITY, f64::min),
@@ -81,6 +82,20 @@ pub(crate) fn draw<DB: DrawingBackend>(
                 colour.stroke_width(1),
             ))?;
         }
+        // Each percentile's 95 % interval as a whisker along the latency axis, the p90's a
+        // little left and the p95's a little right, so overlapping intervals stay apart.
+        let side = x_span * 0.008;
+        for (value, ci, dx) in [(p.p90, p.p90_ci, -side), (p.p95, p.p95_ci, side)] {
+            let Some([lo, hi]) = ci.filter(|[lo, hi]| value.is_finite() && lo <= hi) else {
+                continue;
+            };
+            let style = colour.mix(0.8).stroke_width(2);
+            chart.draw_series(LineSeries::new([(x + dx, lo), (x + dx, hi)], style))?;
+            chart.draw_series([lo, hi].map(|end| {
+                EmptyElement::at((x + dx, end))
+                    + PathElement::new(vec![(-frame::CAP_PX, 0), (frame::CAP_PX, 0)], style)
+            }))?;
+        }
         if p.p90.is_finite() {
             chart.draw_series([Circle::new((x, p.p90), 6, colour.filled())])?;
         }
@@ -96,7 +111,11 @@ pub(crate) fn draw<DB: DrawingBackend>(
                     (frame::FONT, frame::LABEL_PX).into_font().color(&BLACK),
                 ),
         ))?;
-        legend.push(LegendEntry::new(p.label.clone(), colour, Mark::Box));
+        legend.push(LegendEntry::new(
+            format!("{} (n={})", p.label, p.count),
+            colour,
+            Mark::Box,
+        ));
     }
     legend.push(LegendEntry::new("p90 voice-to-voice", SHAPE, Mark::Circle));
     legend.push(LegendEntry::new(
@@ -104,5 +123,15 @@ pub(crate) fn draw<DB: DrawingBackend>(
         SHAPE,
         Mark::Triangle,
     ));
+    if points
+        .iter()
+        .any(|p| p.p90_ci.is_some() || p.p95_ci.is_some())
+    {
+        legend.push(LegendEntry::new(
+            "whiskers: 95 % interval",
+            SHAPE,
+            Mark::Whisker,
+        ));
+    }
     frame::draw_legend(&legend_area, Some("series and marker"), &legend)
 }

@@ -66,6 +66,7 @@ fn plots_carry_their_axis_labels_and_markers() -> Result<(), PlotError> {
                 "p90",
                 "p95",
                 "conservative (n=300)",
+                "whiskers: 95 % interval",
             ],
         ),
         (
@@ -91,7 +92,14 @@ fn plots_carry_their_axis_labels_and_markers() -> Result<(), PlotError> {
         ),
         (
             "histogram_llm",
-            vec!["LLM latency histogram", "LLM latency (ms)", "turns (count)"],
+            vec![
+                "LLM latency histogram",
+                "LLM latency (ms)",
+                "turns (count)",
+                // The fixture's long tail passes the last edge: counted, and said.
+                "(n=300)",
+                "past 1000 ms, off axis",
+            ],
         ),
         (
             "histogram_turn",
@@ -108,6 +116,8 @@ fn plots_carry_their_axis_labels_and_markers() -> Result<(), PlotError> {
                 "voice-to-voice latency (ms)",
                 "p90 voice-to-voice",
                 "p95 voice-to-voice",
+                "whiskers: 95 % interval",
+                "balanced (n=300)",
             ],
         ),
     ];
@@ -165,6 +175,8 @@ fn empty_series_make_no_plot() -> Result<(), PlotError> {
             points: vec![],
             p90: f64::NAN,
             p95: 0.0,
+            p90_ci: Some([f64::NAN, 1.0]),
+            p95_ci: None,
             count: 0,
         }],
         waterfall: vec![WaterfallBar {
@@ -182,16 +194,19 @@ fn empty_series_make_no_plot() -> Result<(), PlotError> {
                 stage: "llm".into(),
                 edges: vec![],
                 series: vec![],
+                above: vec![],
             },
             StageHistogram {
                 stage: "tts".into(),
                 edges: vec![0.0, 10.0],
                 series: vec![("a".into(), vec![0])],
+                above: vec![0],
             },
             StageHistogram {
                 stage: "stt".into(),
                 edges: vec![0.0, 10.0],
                 series: vec![("a".into(), vec![])],
+                above: vec![],
             },
         ],
         pareto: vec![],
@@ -211,6 +226,8 @@ fn degenerate() -> PlotData {
                 points: vec![(1000.0, 1.0)],
                 p90: 1000.0,
                 p95: 1000.0,
+                p90_ci: Some([1000.0, 1000.0]),
+                p95_ci: Some([1000.0, 1000.0]),
                 count: 1,
             },
             CdfSeries {
@@ -218,6 +235,8 @@ fn degenerate() -> PlotData {
                 points: vec![(1000.0, 0.5), (1000.0, 1.0)],
                 p90: 1000.0,
                 p95: 1000.0,
+                p90_ci: None,
+                p95_ci: Some([1000.0, f64::INFINITY]),
                 count: 2,
             },
             CdfSeries {
@@ -225,6 +244,8 @@ fn degenerate() -> PlotData {
                 points: vec![(0.0, 0.5), (-3.0, 1.0)],
                 p90: 0.0,
                 p95: -1.0,
+                p90_ci: Some([-5.0, 0.0]),
+                p95_ci: Some([3.0, 1.0]),
                 count: 2,
             },
         ],
@@ -249,11 +270,15 @@ fn degenerate() -> PlotData {
             stage: "turn".into(),
             edges: vec![1000.0, 1000.0, 1001.0],
             series: vec![("one".into(), vec![5, 1])],
+            above: vec![2],
         }],
         pareto: vec![ParetoPoint {
             label: "one".into(),
             p90: 1000.0,
             p95: 1000.0,
+            p90_ci: Some([1000.0, 1000.0]),
+            p95_ci: Some([f64::NAN, f64::NAN]),
+            count: 1,
             wer: 0.0,
         }],
     }

@@ -183,6 +183,12 @@ pub struct CdfSeries {
     pub p90: f64,
     /// p95 latency.
     pub p95: f64,
+    /// 95 % bootstrap interval of the p90, `[lo, hi]` ms.
+    #[serde(default)]
+    pub p90_ci: Option<[f64; 2]>,
+    /// 95 % bootstrap interval of the p95, `[lo, hi]` ms.
+    #[serde(default)]
+    pub p95_ci: Option<[f64; 2]>,
     /// Samples.
     pub count: u64,
 }
@@ -218,6 +224,9 @@ pub struct StageHistogram {
     pub edges: Vec<f64>,
     /// Per series: (label, counts per bin).
     pub series: Vec<(String, Vec<u64>)>,
+    /// Per series, in the same order: samples above the last edge (not in any bin).
+    #[serde(default)]
+    pub above: Vec<u64>,
 }
 
 /// One point of the latency/accuracy trade-off.
@@ -229,6 +238,15 @@ pub struct ParetoPoint {
     pub p90: f64,
     /// p95 voice-to-voice ms.
     pub p95: f64,
+    /// 95 % bootstrap interval of the p90, `[lo, hi]` ms.
+    #[serde(default)]
+    pub p90_ci: Option<[f64; 2]>,
+    /// 95 % bootstrap interval of the p95, `[lo, hi]` ms.
+    #[serde(default)]
+    pub p95_ci: Option<[f64; 2]>,
+    /// Turns the percentiles stand on.
+    #[serde(default)]
+    pub count: u64,
     /// Word error rate in [0, 1].
     pub wer: f64,
 }
