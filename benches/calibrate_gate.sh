@@ -22,6 +22,7 @@
 # once on 2 cores and the harness falls behind its own schedule (the summary prints the runs'
 # p99 frame pacing lag: keep it to a few ms).
 #
+# SEED_BASE (default 100000) offsets the seeds, so a second batch draws fresh ones.
 # SCENARIO picks the suite (default scenarios/smoke.toml; scenarios/gate.toml is the one sized
 # for baseline gating, docs/ci.md). RUN_ARGS adds options to every `latlab run`.
 #
@@ -56,11 +57,11 @@ crit = 100
 EOF
 
 RUN_ARGS=${RUN_ARGS:-}
-export LATLAB SPEED CALLS SLOW_PAIRS RUN_ARGS work
+export LATLAB SPEED CALLS SLOW_PAIRS RUN_ARGS SEED_BASE work
 export BAND_RELATIVE=${BAND_RELATIVE:-} BAND_MS=${BAND_MS:-}
 
 pair() { # pair I: three runs, two gates, one tally line
-    local i=$1 seed=$((100000 + 3 * $1)) dir="$work/pair-$1"
+    local i=$1 seed=$((${SEED_BASE:-100000} + 3 * $1)) dir="$work/pair-$1"
     local band=()
     [ -n "$BAND_RELATIVE" ] && band+=(--band-relative "$BAND_RELATIVE")
     [ -n "$BAND_MS" ] && band+=(--band-ms "$BAND_MS")
