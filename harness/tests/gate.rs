@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{latlab, read_json, root, run_fails, run_ok, scenario};
+use common::{gate, read_json, root, run_fails, run_ok, scenario};
 
 /// Runs one profile `p` with the given endpointing into `dir/name`.
 fn run(dir: &Path, name: &str, endpointing_ms: u32) -> PathBuf {
@@ -28,16 +28,6 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_string()
-}
-
-/// Runs `latlab gate` and returns (exit code, stdout, stderr).
-fn gate(args: &[&str]) -> (i32, String, String) {
-    let out = latlab().arg("gate").args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn junit(path: &Path) -> quick_junit::Report {

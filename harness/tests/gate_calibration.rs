@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::thread;
 
-use common::{latlab, read_json, root, run_ok};
+use common::{gate, read_json, root, run_ok};
 
 /// Candidate runs gated against the one baseline.
 const CANDIDATES: u64 = 5;
@@ -17,7 +17,7 @@ const CANDIDATES: u64 = 5;
 fn smoke_run(out: &Path, seed: u64) {
     let scenario = root().join("scenarios/smoke.toml");
     let seed = seed.to_string();
-    let args = [
+    run_ok(&[
         "run",
         scenario.to_str().unwrap(),
         "--out",
@@ -28,13 +28,7 @@ fn smoke_run(out: &Path, seed: u64) {
         "10",
         "--quiet",
         "--no-report",
-    ];
-    let done = latlab().args(args).output().expect("latlab runs");
-    assert!(
-        done.status.success(),
-        "latlab {args:?} failed:\n{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
+    ]);
 }
 
 /// P(X ≥ k) for X ~ Binomial(n, p).
@@ -93,27 +87,19 @@ fn a_a_runs_of_the_smoke_scenario_rarely_regress() {
     let mut regressed = Vec::new();
     for run in &runs[1..] {
         let json = run.with_extension("gate.json");
-        let out = latlab()
-            .args([
-                "gate",
-                run.to_str().unwrap(),
-                "--targets",
-                targets.to_str().unwrap(),
-                "--baseline",
-                "base",
-                "--baselines-root",
-                baselines.to_str().unwrap(),
-                "--json",
-                json.to_str().unwrap(),
-                "-q",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            matches!(out.status.code(), Some(0 | 1)),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (code, _, stderr) = gate(&[
+            run.to_str().unwrap(),
+            "--targets",
+            targets.to_str().unwrap(),
+            "--baseline",
+            "base",
+            "--baselines-root",
+            baselines.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+            "-q",
+        ]);
+        assert!(matches!(code, 0 | 1), "{stderr}");
         let report = read_json(&json);
         let cmps = report["comparisons"].as_array().unwrap();
         assert!(!cmps.is_empty(), "the baseline comparisons ran");

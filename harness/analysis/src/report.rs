@@ -146,6 +146,7 @@ pub fn build(loaded: &Loaded) -> Report {
     let series = loaded.series();
     let accuracy = accuracy(loaded, &series);
     let summary = summary_rows(loaded, &series);
+    let cdf = cdf(loaded, &series);
     let mut notes = Vec::new();
     for run in &loaded.runs {
         if run.facts.status != "complete" {
@@ -167,11 +168,11 @@ pub fn build(loaded: &Loaded) -> Report {
         summary,
         throughput: throughput(loaded, &series),
         plots: PlotData {
-            cdf: cdf(loaded, &series),
+            pareto: pareto(loaded, &series, &accuracy, &cdf),
+            cdf,
             waterfall: waterfall(loaded, &series),
             over_time: over_time(loaded, &series),
             histograms: histograms(loaded, &series),
-            pareto: pareto(loaded, &series, &accuracy),
         },
         accuracy,
         slowest_turns: slowest(loaded),
@@ -540,29 +541,30 @@ fn histograms(loaded: &Loaded, series: &[(String, String)]) -> Vec<StageHistogra
         .collect()
 }
 
+/// Each series' marked p90/p95 (taken from its CDF curve, so both plots show the same
+/// intervals and the sample is gathered and bootstrapped once) against its WER.
 fn pareto(
     loaded: &Loaded,
     series: &[(String, String)],
     accuracy: &[AccuracyRow],
+    cdf: &[CdfSeries],
 ) -> Vec<ParetoPoint> {
     series
         .iter()
         .filter_map(|(run, profile)| {
-            let v = loaded.voice_to_voice(run, profile);
             let wer = accuracy
                 .iter()
                 .find(|a| &a.run == run && &a.profile == profile)?;
             (wer.words > 0).then_some(())?;
             let label = loaded.label(run, profile);
-            let (p90, p90_ci) = marked_quantile(&v, 0.90, &label)?;
-            let (p95, p95_ci) = marked_quantile(&v, 0.95, &label)?;
+            let curve = cdf.iter().find(|c| c.label == label)?;
             Some(ParetoPoint {
                 label,
-                p90,
-                p95,
-                p90_ci,
-                p95_ci,
-                count: v.len() as u64,
+                p90: curve.p90,
+                p95: curve.p95,
+                p90_ci: curve.p90_ci,
+                p95_ci: curve.p95_ci,
+                count: curve.count,
                 wer: wer.wer,
             })
         })

@@ -34,11 +34,11 @@ fn check_line(c: &Check) -> String {
     )
 }
 
-/// What a comparison could see: "detects ≥ +X ms", or why it compared nothing.
+/// What a comparison could see, for the text line and the Markdown table alike.
 fn resolution(c: &Comparison) -> String {
     match c.detectable_ms {
         Some(ms) => format!("detects ≥ +{ms:.1} ms"),
-        None => format!("not compared: needs ≥ {} samples a side", c.needs_samples),
+        None => format!("not compared: needs n ≥ {} a side", c.needs_samples),
     }
 }
 
@@ -237,7 +237,7 @@ pub fn markdown(report: &GateReport) -> String {
             band.absolute_ms,
             report.checks.first().map_or(99.0, |c| c.confidence * 100.0)
         ));
-        s.push_str("| stage | metric | scenario / profile | baseline | candidate | difference [interval] | band | detects | change |\n");
+        s.push_str("| stage | metric | scenario / profile | baseline | candidate | difference [interval] | band | resolution | change |\n");
         s.push_str("| --- | --- | --- | ---: | ---: | --- | ---: | ---: | --- |\n");
         for c in &report.comparisons {
             let d = c.difference_ms;
@@ -253,10 +253,7 @@ pub fn markdown(report: &GateReport) -> String {
                 d.lo,
                 d.hi,
                 c.band_ms,
-                match c.detectable_ms {
-                    Some(ms) => format!("≥ +{ms:.1} ms"),
-                    None => format!("needs n ≥ {}", c.needs_samples),
-                },
+                resolution(c),
                 match c.change {
                     Change::Regressed => "❌ REGRESSED",
                     Change::Improved => "✅ IMPROVED",

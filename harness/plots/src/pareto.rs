@@ -12,7 +12,7 @@ use crate::palette::SeriesColours;
 pub(crate) const TITLE: &str = "Latency vs accuracy";
 
 /// Marker of the percentile shapes in the legend, so colour is left to the series.
-const SHAPE: RGBColor = RGBColor(0x55, 0x55, 0x55);
+const SHAPE: RGBColor = frame::NOTE;
 
 /// Points whose WER and at least one latency are finite.
 fn drawable(points: &[ParetoPoint]) -> Vec<&ParetoPoint> {
