@@ -1,12 +1,14 @@
 //! The polars part: group spans and turns lazily and hand each group's sorted latencies to the
 //! pure statistics. Everything above this module works on plain Rust values.
 
+use std::path::{Path, PathBuf};
+
 use polars::prelude::*;
 
 use crate::AnalysisError;
 use rayon::prelude::*;
 
-use crate::grouping::{Coder, fold, sorted_buckets};
+use crate::grouping::{ChunkedGroups, Coder};
 
 /// One group of spans: run × scenario × profile × backend × stage.
 #[derive(Debug, Clone)]
@@ -46,113 +48,202 @@ fn strings(df: &DataFrame, name: &str) -> Result<Vec<String>, AnalysisError> {
         .collect())
 }
 
-/// Dense codes for a text column (missing values code as the empty string), and the distinct
-/// values by code.
+/// Codes one chunk of a text column into `codes` (cleared first); missing values code as the
+/// empty string. `coder` lives across chunks, so codes agree between them.
 ///
 /// Arrow keeps each string as a 16-byte view; equal views hold equal strings (inline, or the
 /// same bytes of the same buffer, as a Parquet dictionary decodes to), so most rows cost one
 /// 128-bit comparison. Views not seen before go through [`Coder`], which compares text.
-fn code_strings(column: &StringChunked) -> (Vec<u32>, Vec<String>) {
+fn code_strings(column: &StringChunked, coder: &mut Coder, codes: &mut Vec<u32>) {
     const KNOWN_VIEWS: usize = 64;
-    let mut coder = Coder::default();
-    let mut codes = Vec::with_capacity(column.len());
+    codes.clear();
     if column.null_count() > 0 {
         codes.extend(column.iter().map(|v| coder.code(v.unwrap_or_default())));
-        let values = coder.values().iter().map(|v| v.to_string()).collect();
-        return (codes, values);
+        return;
     }
+    // Views are only comparable within the chunk's buffers.
     let mut known: Vec<(u128, u32)> = Vec::new();
     for array in column.downcast_iter() {
+        known.clear();
+        // Keys come in runs (a turn's spans share all but the stage): try the last view first.
+        let mut last = None;
         for (i, view) in array.views().iter().enumerate() {
             let key = view.as_u128();
-            let code = match known.iter().find(|(k, _)| *k == key) {
-                Some(&(_, code)) => code,
-                None => {
-                    let code = coder.code(array.value(i));
-                    if known.len() < KNOWN_VIEWS {
-                        known.push((key, code));
-                    }
+            let code = match last {
+                Some((k, code)) if k == key => code,
+                _ => {
+                    let code = match known.iter().find(|(k, _)| *k == key) {
+                        Some(&(_, code)) => code,
+                        None => {
+                            let code = coder.code(array.value(i));
+                            if known.len() < KNOWN_VIEWS {
+                                known.push((key, code));
+                            }
+                            code
+                        }
+                    };
+                    last = Some((key, code));
                     code
                 }
             };
             codes.push(code);
         }
     }
-    let values = coder.values().iter().map(|v| v.to_string()).collect();
-    (codes, values)
 }
 
 /// The key columns of a span group, in [`SpanGroup`]'s order.
 const KEYS: [&str; 5] = ["run", "scenario", "profile", "backend", "stage"];
 
+/// The most rows read at once: big enough to keep polars' reader busy, small enough that a
+/// chunk's columns (16-byte string views) are reused memory rather than fresh pages from the
+/// kernel (at 10 M spans, reading everything at once spent half the time in page faults).
+const CHUNK_ROWS: usize = 1 << 20;
+
+/// The columns `wanted` of a Parquet file, a row group at a time (row groups longer than
+/// [`CHUNK_ROWS`] in slices).
+fn chunks(
+    path: &Path,
+    wanted: &[String],
+) -> Box<dyn Iterator<Item = Result<DataFrame, AnalysisError>>> {
+    let path = path.to_path_buf();
+    let open = move || {
+        std::fs::File::open(&path).map_err(|source| AnalysisError::Io {
+            path: path.clone(),
+            source,
+        })
+    };
+    let metadata = match open().and_then(|f| Ok(ParquetReader::new(f).get_metadata()?.clone())) {
+        Ok(m) => m,
+        Err(e) => return Box::new(std::iter::once(Err(e))),
+    };
+    let mut slices = Vec::new();
+    let mut offset = 0;
+    for group in &metadata.row_groups {
+        let rows = group.num_rows();
+        for start in (0..rows).step_by(CHUNK_ROWS) {
+            slices.push((offset + start, CHUNK_ROWS.min(rows - start)));
+        }
+        offset += rows;
+    }
+    let wanted = wanted.to_vec();
+    Box::new(slices.into_iter().map(move |slice| {
+        let mut reader = ParquetReader::new(open()?)
+            .with_columns(Some(wanted.clone()))
+            .with_slice(Some(slice));
+        reader.set_metadata(metadata.clone());
+        Ok(reader.finish()?)
+    }))
+}
+
 /// Groups spans and sorts each group's successful latencies.
 ///
-/// polars reads only the columns needed (lazily, projected); the grouping itself is
-/// [`crate::grouping`], which on latlab's few-valued keys is an order of magnitude faster than
-/// a multi-key polars `group_by` (measured in `docs/performance.md`).
-pub fn span_groups(spans: LazyFrame) -> Result<Vec<SpanGroup>, AnalysisError> {
-    let mut select: Vec<Expr> = KEYS
-        .iter()
-        .map(|k| col(*k).cast(DataType::String))
-        .collect();
-    select.push(col("outcome").cast(DataType::String));
-    select.push(col("latency_ns").cast(DataType::Int64));
-    let df = spans.select(select).collect()?;
-    let text =
-        |name: &str| -> Result<&StringChunked, AnalysisError> { Ok(df.column(name)?.str()?) };
-    let columns: Vec<&StringChunked> = KEYS
-        .iter()
-        .chain(["outcome"].iter())
-        .map(|k| text(k))
-        .collect::<Result<_, _>>()?;
-    // Each column coded on its own thread.
-    let mut coded: Vec<(Vec<u32>, Vec<String>)> =
-        columns.par_iter().map(|c| code_strings(c)).collect();
-    let (outcome, outcomes) = coded.pop().expect("the outcome column");
-    let keyed: Vec<(&[u32], usize)> = coded
-        .iter()
-        .map(|(codes, values)| (codes.as_slice(), values.len()))
-        .collect();
-    let groups = fold(&keyed);
-    let n = groups.keys.len();
+/// polars reads only the columns needed, one row group (or [`CHUNK_ROWS`]) at a time, from
+/// each file in turn; the grouping itself is [`crate::grouping`], which on latlab's few-valued
+/// keys is an order of magnitude faster than a multi-key polars `group_by` (measured in
+/// `docs/performance.md`).
+pub fn span_groups(files: &[PathBuf]) -> Result<Vec<SpanGroup>, AnalysisError> {
+    let mut wanted: Vec<String> = KEYS.iter().map(|k| k.to_string()).collect();
+    wanted.push("outcome".into());
+    wanted.push("latency_ns".into());
 
-    let code_of = |name: &str| outcomes.iter().position(|o| o == name).map(|c| c as u32);
-    let (ok, error, skipped) = (code_of("ok"), code_of("error"), code_of("skipped"));
-    // Errors and skipped spans per group.
-    let mut counts = vec![[0u64; 2]; n];
-    for (&id, &o) in groups.ids.iter().zip(&outcome) {
-        let c = &mut counts[id as usize];
-        if Some(o) == error {
-            c[0] += 1;
-        } else if Some(o) == skipped {
-            c[1] += 1;
+    // Key columns, then outcome: each with a coder and a code buffer that live across chunks.
+    let mut coded: Vec<(Coder, Vec<u32>)> = (0..=KEYS.len()).map(|_| Default::default()).collect();
+    let mut groups = ChunkedGroups::default();
+    let mut ids = Vec::new();
+    let mut buckets: Vec<Vec<i64>> = Vec::new();
+    let mut counts: Vec<[u64; 2]> = Vec::new();
+    // One thread reads the next chunk (polars decodes on its own pool) while this one groups
+    // the last; the channel holds one chunk, so at most three are in memory.
+    let (send, receive) = std::sync::mpsc::sync_channel(1);
+    let reader = std::thread::spawn({
+        let files = files.to_vec();
+        move || {
+            for chunk in files.iter().flat_map(|f| chunks(f, &wanted)) {
+                let failed = chunk.is_err();
+                if send.send(chunk).is_err() || failed {
+                    break;
+                }
+            }
+        }
+    });
+    for chunk in receive {
+        let mut df = chunk?;
+        for name in KEYS.iter().chain(["outcome"].iter()) {
+            // Writers may store keys dictionary-encoded (categorical to polars).
+            if df.column(name)?.dtype() != &DataType::String {
+                let text = df.column(name)?.cast(&DataType::String)?;
+                df.with_column(text)?;
+            }
+        }
+        if df.column("latency_ns")?.dtype() != &DataType::Int64 {
+            let ns = df.column("latency_ns")?.cast(&DataType::Int64)?;
+            df.with_column(ns)?;
+        }
+        let columns: Vec<&StringChunked> = KEYS
+            .iter()
+            .chain(["outcome"].iter())
+            .map(|k| Ok(df.column(k)?.str()?))
+            .collect::<Result<_, AnalysisError>>()?;
+        // Each column coded on its own thread.
+        coded
+            .par_iter_mut()
+            .zip(columns.par_iter())
+            .for_each(|((coder, codes), column)| code_strings(column, coder, codes));
+        let (keys, outcome) = coded.split_at(KEYS.len());
+        let keyed: Vec<(&[u32], usize)> = keys
+            .iter()
+            .map(|(coder, codes)| (codes.as_slice(), coder.values().len()))
+            .collect();
+        groups.add(&keyed, &mut ids);
+        buckets.resize_with(groups.keys.len(), Vec::new);
+        counts.resize(groups.keys.len(), [0; 2]);
+
+        let (outcomes, outcome) = (&outcome[0].0, &outcome[0].1);
+        let code_of = |name: &str| {
+            outcomes
+                .values()
+                .iter()
+                .position(|o| o == name)
+                .map(|c| c as u32)
+        };
+        let (ok, error, skipped) = (code_of("ok"), code_of("error"), code_of("skipped"));
+        let latency = df.column("latency_ns")?.i64()?;
+        for ((&id, &o), l) in ids.iter().zip(outcome).zip(latency.iter()) {
+            let o = Some(o);
+            if o == ok {
+                if let Some(l) = l {
+                    buckets[id as usize].push(l);
+                }
+            } else if o == error {
+                counts[id as usize][0] += 1;
+            } else if o == skipped {
+                counts[id as usize][1] += 1;
+            }
         }
     }
-    let latency = df.column("latency_ns")?.i64()?;
-    let picked = outcome
-        .iter()
-        .zip(latency.iter())
-        .map(|(&o, l)| if Some(o) == ok { l } else { None });
-    let buckets = sorted_buckets(&groups.ids, n, picked);
+    reader
+        .join()
+        .expect("the Parquet reader thread does not panic");
+    // LSD radix sort per group, in parallel: a few linear passes (it skips bytes all values
+    // share).
+    buckets.par_iter_mut().for_each(|b| radsort::sort(b));
 
+    let value = |column: usize, key: &[u32]| coded[column].0.values()[key[column] as usize].clone();
     Ok(groups
         .keys
         .iter()
         .zip(buckets)
         .zip(counts)
-        .map(|((key, bucket), c)| {
-            let value = |column: usize| coded[column].1[key[column] as usize].clone();
-            SpanGroup {
-                run: value(0),
-                scenario: value(1),
-                profile: value(2),
-                backend: value(3),
-                stage: value(4),
-                ok: bucket.len() as u64,
-                errors: c[0],
-                skipped: c[1],
-                sorted_ms: bucket.into_iter().map(|ns| ns as f64 / 1e6).collect(),
-            }
+        .map(|((key, bucket), c)| SpanGroup {
+            run: value(0, key),
+            scenario: value(1, key),
+            profile: value(2, key),
+            backend: value(3, key),
+            stage: value(4, key),
+            ok: bucket.len() as u64,
+            errors: c[0],
+            skipped: c[1],
+            sorted_ms: bucket.into_iter().map(|ns| ns as f64 / 1e6).collect(),
         })
         .collect())
 }

@@ -77,7 +77,12 @@ impl Run {
 
     /// The spans table.
     pub fn spans(&self) -> Result<LazyFrame, AnalysisError> {
-        scan(&self.dir.join("spans.parquet"))
+        scan(&self.spans_file())
+    }
+
+    /// The spans table's file.
+    pub fn spans_file(&self) -> PathBuf {
+        self.dir.join("spans.parquet")
     }
 
     /// The turns table (absent in very old results: an empty frame then).

@@ -53,10 +53,15 @@ fn open(dirs: &[PathBuf]) -> Result<(Vec<Run>, LazyFrame), AnalysisError> {
     Ok((runs, spans))
 }
 
+/// The runs' span files.
+fn files(runs: &[Run]) -> Vec<PathBuf> {
+    runs.iter().map(Run::spans_file).collect()
+}
+
 /// Reads the runs in `dirs`.
 pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
     let (runs, spans) = open(dirs)?;
-    let groups = span_groups(spans.clone())?;
+    let groups = span_groups(&files(&runs))?;
     let llm = llm_rates(spans)?;
     let mut turns = Vec::new();
     for run in &runs {
@@ -74,9 +79,9 @@ pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
 
 /// The summary alone (no turns, plots or accuracy): what `latlab show` prints.
 pub fn summarize(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
-    let (runs, spans) = open(dirs)?;
+    let (runs, _) = open(dirs)?;
     let loaded = Loaded {
-        groups: span_groups(spans)?,
+        groups: span_groups(&files(&runs))?,
         runs,
         turns: Vec::new(),
         llm: Vec::new(),

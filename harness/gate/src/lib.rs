@@ -157,7 +157,7 @@ impl Default for GateOptions {
 /// Reads one results folder into its stage samples.
 pub fn read_run(dir: &Path) -> Result<(latlab_analysis::Run, Vec<StageSample>), GateError> {
     let run = latlab_analysis::Run::open(dir)?;
-    let groups = latlab_analysis::frames::span_groups(run.spans()?)?;
+    let groups = latlab_analysis::frames::span_groups(&[run.spans_file()])?;
     if groups.is_empty() {
         return Err(GateError::Data(format!(
             "{}: the run recorded no spans",
