@@ -14,6 +14,7 @@ pub mod audio;
 pub mod backends;
 pub mod clock;
 pub mod dataset;
+pub mod load;
 pub mod pipeline;
 pub mod profile;
 pub mod schedule;

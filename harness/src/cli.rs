@@ -26,6 +26,18 @@ pub enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Merge the results folders of a run's shards (`run --shard i/N`) into one.
+    Merge {
+        /// The shards' results folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The merged results folder.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Do not write the HTML report.
+        #[arg(long)]
+        no_report: bool,
+    },
     /// Rebuild a killed run's Parquet and histogram files from its span logs.
     Recover {
         /// The results folder.
@@ -183,6 +195,15 @@ pub struct RunArgs {
     /// Do not write the HTML report at the end.
     #[arg(long)]
     pub no_report: bool,
+    /// Run only shard i of N (0-based): calls k with k mod N = i, and 1/N of the
+    /// concurrency or in-flight cap. Merge the shards with `latlab merge`.
+    #[arg(long, value_parser = latlab_core::load::Shard::parse)]
+    pub shard: Option<latlab_core::load::Shard>,
+    /// Serve Prometheus (OpenMetrics) metrics at http://ADDR/metrics while the run goes on,
+    /// e.g. 127.0.0.1:9464: calls in flight, started, dropped; turns by outcome; stage
+    /// latency histograms.
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl From<&RunArgs> for RunOptions {
@@ -196,6 +217,8 @@ impl From<&RunArgs> for RunOptions {
             seed: a.seed,
             profiles: a.profiles.clone(),
             quiet: a.quiet,
+            shard: a.shard,
+            metrics_addr: a.metrics_addr,
         }
     }
 }

@@ -7,10 +7,13 @@
 
 pub mod cli;
 pub mod gate;
+pub mod live;
 pub mod manifest;
+pub mod merge;
 pub mod recover;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod sinks;
 pub mod summary;
+pub mod telemetry;

@@ -11,7 +11,7 @@ use latlab_harness::cli::{BaselineCommand, Cli, Command, ExportFormat};
 use latlab_harness::gate;
 use latlab_harness::runner::{self, RunOptions};
 use latlab_harness::scenario::Scenario;
-use latlab_harness::{manifest, recover, report, sinks, summary};
+use latlab_harness::{manifest, merge, recover, report, sinks, summary};
 use latlab_report::terminal;
 
 /// mimalloc keeps freed pages for reuse; with the system allocator, reading 10 M spans a chunk
@@ -88,6 +88,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Emulate { config } => rt.block_on(emulate(&config)),
+        Command::Merge {
+            dirs,
+            out,
+            no_report,
+        } => {
+            let merged = merge::merge(&dirs, &out)?;
+            match latlab_analysis::analyze(std::slice::from_ref(&out)) {
+                Ok(model) => {
+                    print!("{}", terminal::render(&model));
+                    if !no_report {
+                        let written = report::write(&model, &out.join("report.html"))?;
+                        println!("report: {}", written.html.display());
+                    }
+                }
+                Err(e) => eprintln!("latlab: warning: analysis failed ({e})"),
+            }
+            print_facts(&merged.manifest);
+            println!("merged {} shards into {}", merged.shards, out.display());
+            Ok(())
+        }
         Command::Recover { dir } => {
             let r = recover::recover(&dir)?;
             println!(
@@ -145,11 +165,28 @@ fn print_facts(m: &manifest::RunManifest) {
             p.frames
         );
     }
+    if let Some(l) = &m.call_starts
+        && l.count > 0
+    {
+        println!(
+            "call-start lag: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} starts",
+            l.p50_ns as f64 / 1e6,
+            l.p99_ns as f64 / 1e6,
+            l.max_ns as f64 / 1e6,
+            l.count
+        );
+    }
     if let Some(c) = &m.counts {
         println!(
             "{} calls, {} turns ({} failed), {} spans; status {}",
             c.calls, c.turns, c.failed_turns, c.spans, m.status
         );
+        if c.dropped_calls > 0 {
+            println!(
+                "{} arrivals dropped (in-flight cap reached)",
+                c.dropped_calls
+            );
+        }
     }
     for note in &m.notes {
         println!("note: {note}");

@@ -54,6 +54,15 @@ pub struct RunManifest {
     pub counts: Option<Counts>,
     /// Pacing lag of audio frames (actual − scheduled send), when finished.
     pub pacing: Option<Pacing>,
+    /// How calls started: the load model, its stages and the shard, if any.
+    #[serde(default)]
+    pub load: Option<LoadFacts>,
+    /// Lag of call starts (actual − scheduled start), when finished.
+    #[serde(default)]
+    pub call_starts: Option<Lag>,
+    /// Telemetry sampled during the run (samples, GPUs seen), when finished.
+    #[serde(default)]
+    pub telemetry: Option<serde_json::Value>,
     /// What the emulator saw and injected, when one ran.
     pub emulator: Option<serde_json::Value>,
     /// Notes (warnings the run raised).
@@ -106,6 +115,47 @@ pub struct Counts {
     pub failed_turns: usize,
     /// Spans recorded.
     pub spans: usize,
+    /// Open loop: arrivals dropped because the in-flight cap was reached (not delayed).
+    #[serde(default)]
+    pub dropped_calls: usize,
+    /// The most calls that were in flight at once.
+    #[serde(default)]
+    pub max_in_flight: usize,
+}
+
+/// The load a run drove.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadFacts {
+    /// The resolved plan (model, arrival, stages, bounds).
+    #[serde(flatten)]
+    pub plan: crate::scenario::LoadPlan,
+    /// The shard this run was (`i/N`), when the run was split.
+    pub shard: Option<String>,
+}
+
+/// Scheduling-lag statistics (ns).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Lag {
+    /// Events measured.
+    pub count: u64,
+    /// Median lag.
+    pub p50_ns: u64,
+    /// 99th percentile lag.
+    pub p99_ns: u64,
+    /// Largest lag.
+    pub max_ns: u64,
+}
+
+impl Lag {
+    /// The statistics of a lag histogram.
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Lag {
+        Lag {
+            count: h.len(),
+            p50_ns: h.value_at_quantile(0.5),
+            p99_ns: h.value_at_quantile(0.99),
+            max_ns: h.max(),
+        }
+    }
 }
 
 /// Frame pacing statistics (ns).

@@ -44,6 +44,8 @@ pub fn recover(dir: &Path) -> anyhow::Result<Recovered> {
             turns: turns.len(),
             failed_turns: turns.iter().filter(|t| t.outcome != Outcome::Ok).count(),
             spans: spans.len(),
+            dropped_calls: manifest.counts.as_ref().map_or(0, |c| c.dropped_calls),
+            max_in_flight: manifest.counts.as_ref().map_or(0, |c| c.max_in_flight),
         });
         manifest.write(dir)?;
     }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, bail};
@@ -14,16 +14,18 @@ use latlab_core::backends::elevenlabs::ElevenLabsTts;
 use latlab_core::backends::openai::OpenAiLlm;
 use latlab_core::backends::{ApiKey, Timeouts};
 use latlab_core::clock::{Epoch, Pacer};
-use latlab_core::dataset::Dataset;
+use latlab_core::dataset::{Call, Dataset};
+use latlab_core::load::{self, Shard, StageWindow};
 use latlab_core::pipeline::{Backends, CallPlan, run_call};
 use latlab_core::schedule::CallSchedule;
 use latlab_core::timing::{Outcome, Span, TurnTimeline};
 use latlab_emulator::Emulator;
-use tokio::sync::Semaphore;
+use tokio::sync::mpsc;
 
-use crate::manifest::{self, Counts, Fingerprint, Pacing, RunManifest};
-use crate::scenario::{EMULATOR, LlmBackend, Scenario, SttBackend, TtsBackend};
-use crate::sinks::{self, RunSink, TurnObserver};
+use crate::live::{self, Counters, Live, Metrics};
+use crate::manifest::{self, Counts, Fingerprint, Lag, LoadFacts, Pacing, RunManifest};
+use crate::scenario::{EMULATOR, LlmBackend, LoadModel, Scenario, SttBackend, TtsBackend};
+use crate::sinks::{self, RunSink, hdr};
 
 /// Command-line overrides of a scenario.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +46,10 @@ pub struct RunOptions {
     pub profiles: Vec<String>,
     /// No progress bar.
     pub quiet: bool,
+    /// Run only this shard's calls.
+    pub shard: Option<Shard>,
+    /// Serve Prometheus metrics here while running.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// What a finished run produced.
@@ -63,12 +69,31 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
     if !(speed.is_finite() && speed > 0.0 && speed <= 100.0) {
         bail!("--speed {speed} is not in (0, 100]");
     }
-    let concurrency = opts.concurrency.unwrap_or(spec.concurrency).max(1);
-    let calls_per_profile = opts
-        .calls
-        .or(spec.calls)
-        .unwrap_or(dataset.calls.len())
-        .max(1);
+    let shard = opts.shard.unwrap_or(Shard::WHOLE);
+    let plan = scenario.load_plan(dataset.calls.len(), opts.calls, opts.concurrency);
+    // Open loop: one arrival plan, the same for every profile (paired) and every shard.
+    let arrivals = match plan.model {
+        LoadModel::Open => load::arrivals(
+            plan.arrival,
+            &load::windows(&plan.stages),
+            plan.max_calls,
+            seed,
+        ),
+        LoadModel::Closed => Vec::new(),
+    };
+    let concurrency = match plan.model {
+        LoadModel::Closed => plan.stages.first().map_or(1, |s| s.target.round() as usize),
+        LoadModel::Open => plan.max_in_flight,
+    };
+    // Calls per profile of the whole run (every shard together); 0 when only time bounds it.
+    let calls_per_profile = match plan.model {
+        LoadModel::Closed => plan.max_calls.unwrap_or(0),
+        LoadModel::Open => arrivals.len(),
+    };
+    // This shard's share, for the progress bar (0: unknown).
+    let shard_calls = (0..calls_per_profile)
+        .filter(|&k| shard.includes(k))
+        .count();
     let mut profiles = scenario.profiles.clone();
     if !opts.profiles.is_empty() {
         if let Some(missing) = opts
@@ -139,12 +164,18 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         host: manifest::host(),
         counts: None,
         pacing: None,
+        load: Some(LoadFacts {
+            plan: plan.clone(),
+            shard: (shard != Shard::WHOLE).then(|| shard.to_string()),
+        }),
+        call_starts: None,
+        telemetry: None,
         emulator: None,
         notes: Vec::new(),
     };
     manifest.write(&dir)?;
 
-    let total_calls = calls_per_profile * profiles.len();
+    let total_calls = shard_calls * profiles.len();
     let progress = if opts.quiet {
         ProgressBar::hidden()
     } else {
@@ -156,92 +187,112 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let observer = Progress {
-        bar: progress.clone(),
-        turns: AtomicUsize::new(0),
-        failed: AtomicUsize::new(0),
+    let counters = Arc::new(Counters::default());
+    let metrics = opts
+        .metrics_addr
+        .map(|_| Arc::new(Metrics::new(Arc::clone(&counters))));
+    let endpoint = match (opts.metrics_addr, &metrics) {
+        (Some(addr), Some(m)) => {
+            let (bound, task) = live::serve(addr, Arc::clone(m)).await?;
+            if !opts.quiet {
+                eprintln!("metrics: http://{bound}/metrics");
+            }
+            Some(task)
+        }
+        _ => None,
     };
+    let observer = Live::new(progress.clone(), Arc::clone(&counters), metrics);
     let sink = Arc::new(RunSink::create(&dir, Some(Box::new(observer)))?);
 
     let mut samples = Vec::with_capacity(dataset.calls.len());
     for call in &dataset.calls {
         samples.push(Arc::new(call.load_samples()?));
     }
-    let calls: Vec<_> = dataset.calls.iter().cloned().map(Arc::new).collect();
+    let calls: Arc<Vec<_>> = Arc::new(dataset.calls.iter().cloned().map(Arc::new).collect());
+    let samples = Arc::new(samples);
 
     let stop = Arc::new(AtomicBool::new(false));
+    let began = Instant::now();
+    let epoch = Epoch::now();
+    // When Ctrl-C (or SIGTERM, as Kubernetes stops a pod) came, in ns since the epoch.
+    let stop_at = Arc::new(AtomicU64::new(u64::MAX));
     {
-        let stop = Arc::clone(&stop);
+        let (stop, stop_at) = (Arc::clone(&stop), Arc::clone(&stop_at));
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupted().await {
+                stop_at.store(epoch.elapsed_ns(), Ordering::SeqCst);
                 stop.store(true, Ordering::SeqCst);
             }
         });
     }
-    let began = Instant::now();
-    let epoch = Epoch::now();
     let pacer = Pacer::start();
     let deadline =
         (spec.limits.max_duration_s > 0).then(|| spec.limits.max_duration_s * 1_000_000_000);
+    let windows = load::windows(&plan.stages);
+    let driver = Driver {
+        epoch,
+        pacer: pacer.clone(),
+        speed,
+        shard,
+        stop: Arc::clone(&stop),
+        stop_at: Arc::clone(&stop_at),
+        grace_ns: spec.limits.grace_s.saturating_mul(1_000_000_000),
+        deadline,
+        sink: Arc::clone(&sink),
+        progress: progress.clone(),
+        counters: Arc::clone(&counters),
+        max_in_flight: Arc::new(AtomicUsize::new(0)),
+    };
     let mut calls_run = 0;
+    let mut dropped = 0;
+    let mut cut_off = 0;
     for profile in &profiles {
-        let profile = Arc::new(profile.clone());
-        let slots = Arc::new(Semaphore::new(concurrency));
-        let mut tasks = tokio::task::JoinSet::new();
-        let first_start = epoch.elapsed_ns() + CONNECT_LEAD_NS;
-        for k in 0..calls_per_profile {
-            let permit = Arc::clone(&slots).acquire_owned().await?;
-            let now = epoch.elapsed_ns();
-            if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| now >= d) {
-                break;
+        let launcher = Launcher {
+            run: run_id.clone(),
+            scenario: spec.name.clone(),
+            profile: Arc::new(profile.clone()),
+            calls: calls.clone(),
+            samples: samples.clone(),
+            frame_ms: spec.frame_ms,
+            transcript_timeout_ms: spec.limits.transcript_timeout_ms,
+            timeouts,
+            backends: backends.clone(),
+        };
+        let done = match plan.model {
+            LoadModel::Closed => {
+                driver
+                    .closed(&launcher, &windows, plan.max_calls, spec.stagger_ms)
+                    .await?
             }
-            let index = k % calls.len();
-            // Leave the call time to connect before its first frame is due.
-            let planned = if k < concurrency {
-                first_start + k as u64 * spec.stagger_ms * 1_000_000
-            } else {
-                now + CONNECT_LEAD_NS
-            };
-            let call = Arc::clone(&calls[index]);
-            let plan = CallPlan {
-                run: run_id.clone(),
-                scenario: spec.name.clone(),
-                profile: Arc::clone(&profile),
-                schedule: CallSchedule::new(
-                    planned.max(now),
-                    call.sample_rate,
-                    spec.frame_ms,
-                    speed,
-                ),
-                call,
-                samples: Arc::clone(&samples[index]),
-                iteration: (k / calls.len()) as u32,
-                frame_ms: spec.frame_ms,
-                transcript_timeout_ms: spec.limits.transcript_timeout_ms,
-                timeouts,
-                pacer: pacer.clone(),
-            };
-            let backends = backends.clone();
-            let sink = Arc::clone(&sink) as Arc<dyn latlab_core::timing::SpanSink>;
-            let bar = progress.clone();
-            tasks.spawn(async move {
-                let report = run_call(epoch, plan, backends, sink).await;
-                bar.inc(1);
-                drop(permit);
-                report
-            });
-            calls_run += 1;
-        }
-        while let Some(done) = tasks.join_next().await {
-            done.context("a call task panicked")?;
+            LoadModel::Open => {
+                driver
+                    .open(&launcher, &arrivals, shard.share(plan.max_in_flight))
+                    .await?
+            }
+        };
+        calls_run += done.started;
+        dropped += done.dropped;
+        cut_off += done.cut_off;
+        if driver.stopped() {
+            break;
         }
     }
     progress.finish_and_clear();
+    if let Some(endpoint) = endpoint {
+        endpoint.abort();
+    }
     let interrupted = stop.load(Ordering::SeqCst);
 
-    let (mut spans, mut turns, pacing) = sink.finish()?;
+    let recorded = sink.finish()?;
+    let (mut spans, mut turns, pacing) = (recorded.spans, recorded.turns, recorded.pacing);
     sort_results(&mut spans, &mut turns);
     sinks::write_tables(&dir, &spans, &turns)?;
+    hdr::write_lag_log(
+        &dir.join(hdr::SCHEDULING_LOG),
+        &pacing,
+        &recorded.call_starts,
+    )
+    .context("writing scheduling.hlog")?;
 
     if let Some(emulator) = emulator {
         manifest.emulator = serde_json::to_value(emulator.stats()).ok();
@@ -259,10 +310,29 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
             pacing.p99_ns as f64 / 1e6
         ));
     }
+    let call_starts = Lag::of(&recorded.call_starts);
+    if call_starts.p99_ns > 1_000_000 {
+        manifest.notes.push(format!(
+            "WARNING: p99 call-start lag was {:.2} ms (> 1 ms): calls started late against the load plan, so latencies partly describe the load generator",
+            call_starts.p99_ns as f64 / 1e6
+        ));
+    }
+    if dropped > 0 {
+        manifest.notes.push(format!(
+            "{dropped} arrivals were dropped: they found {} calls in flight (max_in_flight) and were not started",
+            shard.share(plan.max_in_flight)
+        ));
+    }
     if interrupted {
-        manifest
-            .notes
-            .push("interrupted by Ctrl-C: calls not yet started were not run".into());
+        manifest.notes.push(format!(
+            "interrupted (Ctrl-C or SIGTERM): calls not yet started were not run; calls in flight had {} s to finish{}",
+            spec.limits.grace_s,
+            if cut_off > 0 {
+                format!(", and {cut_off} that had not were cut off (their unfinished turns are not recorded)")
+            } else {
+                String::new()
+            }
+        ));
     }
     manifest.status = if interrupted {
         "interrupted"
@@ -276,14 +346,277 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         turns: turns.len(),
         failed_turns: turns.iter().filter(|t| t.outcome != Outcome::Ok).count(),
         spans: spans.len(),
+        dropped_calls: dropped,
+        max_in_flight: driver.max_in_flight.load(Ordering::SeqCst),
     });
     manifest.pacing = Some(pacing);
+    manifest.call_starts = Some(call_starts);
     manifest.write(&dir)?;
     Ok(RunResult { dir, manifest })
 }
 
+/// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or SIGTERM.
+async fn interrupted() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                c = tokio::signal::ctrl_c() => c.is_ok(),
+                t = term.recv() => t.is_some(),
+            };
+        }
+    }
+    tokio::signal::ctrl_c().await.is_ok()
+}
+
 /// How long before its first frame a call opens its STT stream.
 const CONNECT_LEAD_NS: u64 = 100_000_000;
+
+/// Everything a call of one profile needs, to start call `k` of the load plan.
+struct Launcher {
+    run: String,
+    scenario: String,
+    profile: Arc<latlab_core::profile::Profile>,
+    calls: Arc<Vec<Arc<Call>>>,
+    samples: Arc<Vec<Arc<Vec<i16>>>>,
+    frame_ms: u32,
+    transcript_timeout_ms: u64,
+    timeouts: Timeouts,
+    backends: Backends,
+}
+
+/// Calls started and arrivals dropped by one profile's load.
+struct Driven {
+    started: usize,
+    dropped: usize,
+    cut_off: usize,
+}
+
+/// Drives a profile's load: when each call starts, on the run's epoch.
+struct Driver {
+    epoch: Epoch,
+    pacer: Pacer,
+    speed: f64,
+    shard: Shard,
+    stop: Arc<AtomicBool>,
+    stop_at: Arc<AtomicU64>,
+    grace_ns: u64,
+    deadline: Option<u64>,
+    sink: Arc<RunSink>,
+    progress: ProgressBar,
+    counters: Arc<Counters>,
+    max_in_flight: Arc<AtomicUsize>,
+}
+
+type Calls = tokio::task::JoinSet<latlab_core::pipeline::CallReport>;
+
+impl Driver {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+            || self.deadline.is_some_and(|d| self.epoch.elapsed_ns() >= d)
+    }
+
+    /// Waits for the calls in flight; after an interruption, for at most the grace period,
+    /// then cuts off the rest (their unfinished turns are not recorded). Returns how many
+    /// were cut off.
+    async fn drain(&self, tasks: &mut Calls) -> anyhow::Result<usize> {
+        loop {
+            let stop_at = self.stop_at.load(Ordering::SeqCst);
+            let until = if stop_at == u64::MAX {
+                // Not interrupted: look again in a while, in case that changes.
+                self.epoch.elapsed_ns() + 100_000_000
+            } else {
+                stop_at.saturating_add(self.grace_ns)
+            };
+            tokio::select! {
+                done = tasks.join_next() => match done {
+                    None => return Ok(0),
+                    Some(done) => { done.context("a call task panicked")?; }
+                },
+                _ = self.epoch.sleep_until(until) => {
+                    if stop_at != u64::MAX && self.epoch.elapsed_ns() >= until {
+                        let cut = tasks.len();
+                        tasks.abort_all();
+                        while tasks.join_next().await.is_some() {}
+                        self.counters.in_flight.store(0, Ordering::SeqCst);
+                        return Ok(cut);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Epoch time of a load-plan time (recording ns from the load's start).
+    fn at(&self, load_start: u64, plan_ns: u64) -> u64 {
+        if plan_ns == u64::MAX {
+            return u64::MAX;
+        }
+        load_start.saturating_add((plan_ns as f64 / self.speed).round() as u64)
+    }
+
+    /// Starts call `k` whose recording begins at `recording_ns`; `freed` hears when it ends.
+    fn launch(
+        &self,
+        tasks: &mut Calls,
+        l: &Launcher,
+        k: usize,
+        recording_ns: u64,
+        freed: Option<mpsc::UnboundedSender<u64>>,
+    ) {
+        let index = k % l.calls.len();
+        let call = Arc::clone(&l.calls[index]);
+        let plan = CallPlan {
+            run: l.run.clone(),
+            scenario: l.scenario.clone(),
+            profile: Arc::clone(&l.profile),
+            schedule: CallSchedule::new(recording_ns, call.sample_rate, l.frame_ms, self.speed),
+            call,
+            samples: Arc::clone(&l.samples[index]),
+            iteration: (k / l.calls.len()) as u32,
+            frame_ms: l.frame_ms,
+            transcript_timeout_ms: l.transcript_timeout_ms,
+            timeouts: l.timeouts,
+            pacer: self.pacer.clone(),
+        };
+        let backends = l.backends.clone();
+        let sink = Arc::clone(&self.sink) as Arc<dyn latlab_core::timing::SpanSink>;
+        let bar = self.progress.clone();
+        let epoch = self.epoch;
+        let counters = Arc::clone(&self.counters);
+        counters.started.fetch_add(1, Ordering::Relaxed);
+        let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        tasks.spawn(async move {
+            let report = run_call(epoch, plan, backends, sink).await;
+            counters.in_flight.fetch_sub(1, Ordering::SeqCst);
+            bar.inc(1);
+            if let Some(freed) = freed {
+                let _ = freed.send(epoch.elapsed_ns());
+            }
+            report
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+
+    /// Closed loop: the stages' number of calls in flight (this shard's share); a slot
+    /// starts its next call when its call ends. A call's scheduled start is the moment its
+    /// slot freed (or, for slots opened together, their staggered starts).
+    async fn closed(
+        &self,
+        l: &Launcher,
+        windows: &[StageWindow],
+        max_calls: Option<usize>,
+        stagger_ms: u64,
+    ) -> anyhow::Result<Driven> {
+        let mut tasks = Calls::new();
+        // Each token is a free slot: the epoch time its next call is scheduled to start.
+        let (free, mut slots) = mpsc::unbounded_channel::<u64>();
+        let load_start = self.epoch.elapsed_ns();
+        let mut next_stagger = load_start;
+        let (mut level, mut owed) = (0usize, 0usize);
+        let mut started = 0;
+        let mut k = 0;
+        'calls: loop {
+            while !self.shard.includes(k) {
+                k += 1;
+            }
+            if max_calls.is_some_and(|m| k >= m) {
+                break;
+            }
+            let scheduled = loop {
+                if self.stopped() {
+                    break 'calls;
+                }
+                let now = self.epoch.elapsed_ns();
+                let t = ((now - load_start) as f64 * self.speed) as u64;
+                let Some(window) = windows.iter().find(|w| w.start_ns <= t && t < w.end_ns) else {
+                    break 'calls;
+                };
+                let target = self.shard.share(window.target.max(0.0).round() as usize);
+                if target > level {
+                    // New slots start one stagger apart.
+                    for _ in level..target {
+                        let at = next_stagger.max(now);
+                        let _ = free.send(at);
+                        next_stagger = at + stagger_ms * 1_000_000;
+                    }
+                    level = target;
+                } else if target < level {
+                    owed += level - target;
+                    level = target;
+                }
+                let boundary = self.at(load_start, window.end_ns);
+                tokio::select! {
+                    token = slots.recv() => {
+                        let Some(at) = token else { break 'calls };
+                        if owed > 0 {
+                            owed -= 1; // a slot closed by a lower stage
+                            continue;
+                        }
+                        break at;
+                    }
+                    _ = self.epoch.sleep_until(boundary), if boundary != u64::MAX => continue,
+                }
+            };
+            if self.stopped() {
+                break;
+            }
+            let now = self.epoch.elapsed_ns();
+            self.sink.record_call_start(now.saturating_sub(scheduled));
+            self.launch(
+                &mut tasks,
+                l,
+                k,
+                scheduled + CONNECT_LEAD_NS,
+                Some(free.clone()),
+            );
+            started += 1;
+            k += 1;
+        }
+        let cut_off = self.drain(&mut tasks).await?;
+        Ok(Driven {
+            started,
+            dropped: 0,
+            cut_off,
+        })
+    }
+
+    /// Open loop: calls start at their planned arrival times, whatever is in flight; an
+    /// arrival that finds `cap` calls in flight is dropped and counted.
+    async fn open(&self, l: &Launcher, arrivals: &[u64], cap: usize) -> anyhow::Result<Driven> {
+        let mut tasks = Calls::new();
+        // The first arrival is due a little after the driver starts, so it is not late.
+        let load_start = self.epoch.elapsed_ns() + 10_000_000;
+        let (mut started, mut dropped) = (0, 0);
+        for (k, &plan_ns) in arrivals.iter().enumerate() {
+            if !self.shard.includes(k) {
+                continue;
+            }
+            let due = self.at(load_start, plan_ns);
+            self.pacer.sleep_until(self.epoch.instant_at(due)).await;
+            if self.stopped() {
+                break;
+            }
+            let now = self.epoch.elapsed_ns();
+            self.sink.record_call_start(now.saturating_sub(due));
+            if self.counters.in_flight.load(Ordering::SeqCst) >= cap {
+                dropped += 1;
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                self.progress.inc(1);
+                continue;
+            }
+            self.launch(&mut tasks, l, k, due + CONNECT_LEAD_NS, None);
+            started += 1;
+        }
+        let cut_off = self.drain(&mut tasks).await?;
+        Ok(Driven {
+            started,
+            dropped,
+            cut_off,
+        })
+    }
+}
 
 /// Orders results by profile, call, iteration and turn, so files read naturally.
 pub fn sort_results(spans: &mut [Span], turns: &mut [TurnTimeline]) {
@@ -299,25 +632,6 @@ pub fn sort_results(spans: &mut [Span], turns: &mut [TurnTimeline]) {
     turns.sort_by(|a, b| {
         (&a.profile, a.iteration, &a.call, a.turn).cmp(&(&b.profile, b.iteration, &b.call, b.turn))
     });
-}
-
-struct Progress {
-    bar: ProgressBar,
-    turns: AtomicUsize,
-    failed: AtomicUsize,
-}
-
-impl TurnObserver for Progress {
-    fn turn_done(&self, timeline: &TurnTimeline) {
-        let turns = self.turns.fetch_add(1, Ordering::Relaxed) + 1;
-        let failed =
-            self.failed.load(Ordering::Relaxed) + usize::from(timeline.outcome != Outcome::Ok);
-        if timeline.outcome != Outcome::Ok {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-        }
-        self.bar
-            .set_message(format!("{turns} turns, {failed} failed"));
-    }
 }
 
 fn results_dir(opts: &RunOptions, name: &str) -> anyhow::Result<PathBuf> {

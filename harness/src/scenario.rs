@@ -10,6 +10,7 @@ use latlab_core::backends::Timeouts;
 use latlab_core::backends::deepgram::DeepgramConfig;
 use latlab_core::backends::elevenlabs::{ElevenLabsConfig, parse_output_format};
 use latlab_core::backends::openai::OpenAiConfig;
+use latlab_core::load::{Arrival, Stage};
 use latlab_core::profile::Profile;
 use latlab_emulator::EmulatorConfig;
 use serde::{Deserialize, Serialize};
@@ -75,6 +76,9 @@ pub struct ScenarioSpec {
     /// Timeouts and limits.
     #[serde(default)]
     pub limits: Limits,
+    /// How calls start: closed loop (default) or open-loop arrivals, and ramps.
+    #[serde(default)]
+    pub load: LoadSpec,
     /// Emulator settings, used when a backend's `base_url` is `emulator`.
     #[serde(default)]
     pub emulator: Option<EmulatorConfig>,
@@ -132,6 +136,106 @@ pub enum TtsBackend {
     Elevenlabs(ElevenLabsConfig),
 }
 
+/// Closed or open loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadModel {
+    /// A number of calls in flight; each slot starts its next call when one ends.
+    #[default]
+    Closed,
+    /// Calls arrive on a plan, whatever the system's state.
+    Open,
+}
+
+/// The `[load]` table: how calls start. Documented in `docs/scenarios.md` ("Load").
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    /// Closed (default) or open loop.
+    #[serde(default)]
+    pub model: LoadModel,
+    /// Open loop: Poisson (default) or constant arrivals.
+    #[serde(default)]
+    pub arrival: Arrival,
+    /// Open loop without stages: calls started per second.
+    #[serde(default)]
+    pub rate_per_s: Option<f64>,
+    /// Open loop: an arrival that finds this many calls in flight is dropped (counted).
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
+    /// Stop starting calls this many seconds (recording time) into each profile; 0 = no bound.
+    #[serde(default)]
+    pub duration_s: f64,
+    /// A ramp: levels (calls in flight, or arrivals per second) held one after another.
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+}
+
+/// Default cap on open-loop calls in flight.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
+
+/// A scenario's load, resolved: what the runner drives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadPlan {
+    /// Closed or open.
+    pub model: LoadModel,
+    /// Open loop: how arrivals are spaced.
+    pub arrival: Arrival,
+    /// The stages (one unnamed stage when the scenario gives none).
+    pub stages: Vec<Stage>,
+    /// The most calls per profile (`None`: the stages bound the run).
+    pub max_calls: Option<usize>,
+    /// Open loop: the in-flight cap.
+    pub max_in_flight: usize,
+}
+
+impl Scenario {
+    /// The load the runner drives: `[load]` with the top-level `calls` and `concurrency`
+    /// filled in. `calls` and `concurrency` override the scenario's (command-line flags).
+    pub fn load_plan(
+        &self,
+        dataset_calls: usize,
+        calls: Option<usize>,
+        concurrency: Option<usize>,
+    ) -> LoadPlan {
+        let spec = &self.spec;
+        let load = &spec.load;
+        let duration = if load.duration_s > 0.0 {
+            load.duration_s
+        } else {
+            f64::INFINITY
+        };
+        let bounded = !load.stages.is_empty() || load.duration_s > 0.0;
+        let calls = calls.or(spec.calls);
+        // Without a time bound the calls bound the run (the dataset's size by default).
+        let max_calls = match calls {
+            Some(n) => Some(n),
+            None if bounded => None,
+            None => Some(dataset_calls.max(1)),
+        };
+        let stages = if load.stages.is_empty() {
+            let target = match load.model {
+                LoadModel::Closed => concurrency.unwrap_or(spec.concurrency).max(1) as f64,
+                LoadModel::Open => load.rate_per_s.unwrap_or(1.0),
+            };
+            vec![Stage {
+                name: String::new(),
+                duration_s: duration,
+                target,
+            }]
+        } else {
+            load.stages.clone()
+        };
+        LoadPlan {
+            model: load.model,
+            arrival: load.arrival,
+            stages,
+            max_calls,
+            max_in_flight: load.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT).max(1),
+        }
+    }
+}
+
 /// Timeouts and limits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -146,6 +250,8 @@ pub struct Limits {
     pub transcript_timeout_ms: u64,
     /// Stop scheduling new calls after this many seconds (0 = no limit).
     pub max_duration_s: u64,
+    /// After Ctrl-C or SIGTERM, how long calls in flight may take to finish, s.
+    pub grace_s: u64,
 }
 
 impl Default for Limits {
@@ -156,6 +262,7 @@ impl Default for Limits {
             stall_timeout_ms: 3_000,
             transcript_timeout_ms: 5_000,
             max_duration_s: 0,
+            grace_s: 10,
         }
     }
 }
@@ -280,6 +387,72 @@ impl Scenario {
         if spec.concurrency == 0 {
             return Err(invalid("concurrency", "must be at least 1".into()));
         }
+        let load = &spec.load;
+        if !(load.duration_s.is_finite() && load.duration_s >= 0.0) {
+            return Err(invalid(
+                "load.duration_s",
+                format!("{} s is not a duration", load.duration_s),
+            ));
+        }
+        for (i, stage) in load.stages.iter().enumerate() {
+            if !(stage.duration_s.is_finite() && stage.duration_s > 0.0) {
+                return Err(invalid(
+                    "load.stages",
+                    format!(
+                        "stage {}: duration_s must be a positive number of seconds",
+                        i + 1
+                    ),
+                ));
+            }
+            if !(stage.target.is_finite() && stage.target >= 0.0) {
+                return Err(invalid(
+                    "load.stages",
+                    format!("stage {}: target must be a number ≥ 0", i + 1),
+                ));
+            }
+        }
+        match load.model {
+            LoadModel::Open => {
+                match (load.rate_per_s, load.stages.is_empty()) {
+                    (Some(_), false) => {
+                        return Err(invalid(
+                            "load.rate_per_s",
+                            "give either rate_per_s or stages, not both".into(),
+                        ));
+                    }
+                    (None, true) => {
+                        return Err(invalid(
+                            "load.model",
+                            "an open-loop load needs rate_per_s (calls per second) or stages"
+                                .into(),
+                        ));
+                    }
+                    (Some(r), true) if !(r.is_finite() && r > 0.0) => {
+                        return Err(invalid(
+                            "load.rate_per_s",
+                            format!("{r} is not a positive rate"),
+                        ));
+                    }
+                    _ => {}
+                }
+                if load.max_in_flight == Some(0) {
+                    return Err(invalid("load.max_in_flight", "must be at least 1".into()));
+                }
+            }
+            LoadModel::Closed => {
+                if load.rate_per_s.is_some() || load.max_in_flight.is_some() {
+                    let key = if load.rate_per_s.is_some() {
+                        "load.rate_per_s"
+                    } else {
+                        "load.max_in_flight"
+                    };
+                    return Err(invalid(
+                        key,
+                        "only for model = \"open\" (a closed loop has `concurrency`)".into(),
+                    ));
+                }
+            }
+        }
         if spec.calls == Some(0) {
             return Err(invalid("calls", "must be at least 1".into()));
         }
@@ -338,8 +511,29 @@ fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, S
     })
 }
 
-/// The 1-based line where `key` is first assigned (0 when it is not in the file).
+/// The 1-based line where `key` is first assigned (0 when it is not in the file). A dotted
+/// `table.key` is looked for inside `[table]` first.
 fn line_of(text: &str, key: &str) -> usize {
+    if let Some((table, field)) = key.split_once('.') {
+        let header = format!("[{table}]");
+        let lines: Vec<&str> = text.lines().collect();
+        if let Some(start) = lines.iter().position(|l| l.trim() == header) {
+            let found = lines[start + 1..]
+                .iter()
+                .take_while(|l| !l.trim_start().starts_with('['))
+                .position(|l| {
+                    l.trim_start()
+                        .strip_prefix(field)
+                        .is_some_and(|rest| rest.trim_start().starts_with('='))
+                });
+            return found.map_or(start + 1, |i| start + i + 2);
+        }
+        return line_of(text, field);
+    }
+    line_of_key(text, key)
+}
+
+fn line_of_key(text: &str, key: &str) -> usize {
     text.lines()
         .position(|l| {
             let l = l.trim_start();
@@ -451,5 +645,45 @@ endpointing_ms = 200
         let s = Scenario::load(&root.join("smoke.toml")).unwrap();
         let names: Vec<_> = s.profiles.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["conservative", "balanced", "aggressive"]);
+        for name in ["gate.toml", "ramp.toml", "open.toml"] {
+            Scenario::load(&root.join(name)).unwrap();
+        }
+        let open = Scenario::load(&root.join("open.toml")).unwrap();
+        let plan = open.load_plan(10, None, None);
+        assert_eq!(plan.model, LoadModel::Open);
+        assert_eq!(plan.max_calls, None, "the stages bound an open loop");
+        assert_eq!(plan.stages.len(), 3);
+        let smoke = s.load_plan(10, None, Some(4));
+        assert_eq!((smoke.max_calls, smoke.stages[0].target), (Some(10), 4.0));
+    }
+
+    #[test]
+    fn a_bad_load_names_its_key_and_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cases = [
+            (
+                "[load]\nmodel = \"open\"\n",
+                ":23: key `load.model`: an open-loop load needs rate_per_s",
+            ),
+            (
+                "[load]\nrate_per_s = 2.0\n",
+                ":23: key `load.rate_per_s`: only for model = \"open\"",
+            ),
+            (
+                "[load]\nmodel = \"open\"\nrate_per_s = 1.0\nstages = [{ duration_s = 1, target = 1 }]\n",
+                "give either rate_per_s or stages",
+            ),
+            (
+                "[load]\nstages = [{ duration_s = 0, target = 1 }]\n",
+                "stage 1: duration_s must be a positive",
+            ),
+            ("[load]\nmodel = \"closd\"\n", "unknown variant `closd`"),
+            ("[load]\nburst = 3\n", "unknown field `burst`"),
+        ];
+        for (load, want) in cases {
+            let path = write(tmp.path(), "s.toml", &format!("{MINIMAL}\n{load}"));
+            let e = Scenario::load(&path).unwrap_err().to_string();
+            assert!(e.contains("s.toml") && e.contains(want), "{load}: {e}");
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod grouping;
 pub mod load;
 pub mod report;
 pub mod stats;
+pub mod telemetry;
 pub mod wer;
 
 pub use compare::{Side, compare};

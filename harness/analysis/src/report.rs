@@ -13,6 +13,7 @@ use crate::AnalysisError;
 use crate::frames::{BOUNDARIES, SpanGroup, TurnRow, llm_rates, span_groups, turn_rows};
 use crate::load::Run;
 use crate::stats::{mean_estimate, quantile, quantile_estimate};
+use crate::telemetry::{self, RunTelemetry};
 use crate::wer::word_errors;
 
 /// Stages in pipeline order (`turn` is voice-to-voice).
@@ -35,6 +36,8 @@ pub struct Loaded {
     pub turns: Vec<TurnRow>,
     /// LLM tokens and streaming seconds per run × profile.
     pub llm: Vec<(String, String, f64, f64)>,
+    /// Each run's `telemetry.jsonl`, in run order (no samples when it has none).
+    pub telemetry: Vec<RunTelemetry>,
 }
 
 /// Opens the runs in `dirs` and scans all their spans as one table.
@@ -69,11 +72,16 @@ pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
             turns.extend(turn_rows(t)?);
         }
     }
+    let telemetry = runs
+        .iter()
+        .map(|r| telemetry::read(&r.dir))
+        .collect::<Result<_, _>>()?;
     Ok(Loaded {
         runs,
         groups,
         turns,
         llm,
+        telemetry,
     })
 }
 
@@ -85,6 +93,7 @@ pub fn summarize(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
         runs,
         turns: Vec::new(),
         llm: Vec::new(),
+        telemetry: Vec::new(),
     };
     let series = loaded.series();
     Ok(Report {
@@ -166,6 +175,16 @@ pub fn build(loaded: &Loaded) -> Report {
                 .map(|n| format!("run {}: {n}", run.facts.run_id)),
         );
     }
+    for (run, t) in loaded.runs.iter().zip(&loaded.telemetry) {
+        if t.bad_lines > 0 {
+            notes.push(format!(
+                "run {}: {} unreadable line(s) of {} skipped",
+                run.facts.run_id,
+                t.bad_lines,
+                telemetry::FILE
+            ));
+        }
+    }
     Report {
         schema_version: SCHEMA_VERSION,
         generated_by: concat!("latlab ", env!("CARGO_PKG_VERSION")).to_string(),
@@ -178,6 +197,12 @@ pub fn build(loaded: &Loaded) -> Report {
             waterfall: waterfall(loaded, &series),
             over_time: over_time(loaded, &series),
             histograms: histograms(loaded, &series),
+            telemetry: loaded
+                .runs
+                .iter()
+                .zip(&loaded.telemetry)
+                .filter_map(|(run, t)| telemetry::series(run.facts.run_id.clone(), &t.samples))
+                .collect(),
         },
         accuracy,
         slowest_turns: slowest(loaded),

@@ -8,6 +8,7 @@
 pub mod html;
 pub mod markdown;
 pub mod model;
+pub mod telemetry;
 pub mod terminal;
 pub mod text;
 

@@ -170,6 +170,9 @@ pub struct PlotData {
     pub histograms: Vec<StageHistogram>,
     /// p90/p95 voice-to-voice against WER, per series.
     pub pareto: Vec<ParetoPoint>,
+    /// The machine during each run (`telemetry.jsonl`), one per run that has it.
+    #[serde(default)]
+    pub telemetry: Vec<TelemetrySeries>,
 }
 
 /// One CDF curve.
@@ -213,6 +216,55 @@ pub struct TimeSeries {
     pub p95: Vec<(f64, f64, u64)>,
     /// (s since the series' first turn, calls in flight).
     pub in_flight: Vec<(f64, u64)>,
+}
+
+/// The machine during one run, from its `telemetry.jsonl` (sampled about once a second).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TelemetrySeries {
+    /// The run id.
+    pub label: String,
+    /// Logical cores sampled.
+    pub cores: usize,
+    /// GPU names by NVML index; empty when the run had no NVIDIA GPU (or no driver).
+    pub gpus: Vec<String>,
+    /// Samples in time order; a long run's are averaged in buckets of consecutive samples.
+    pub points: Vec<TelemetryPoint>,
+}
+
+/// The machine over one sampling interval (or the mean of a bucket of them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TelemetryPoint {
+    /// Seconds since the run's epoch (just before its first call started).
+    pub t_s: f64,
+    /// Mean busy share of all cores, 0–100.
+    pub cpu_percent: f64,
+    /// Busy share of each core, 0–100, in core order.
+    pub cpu_core_percent: Vec<f64>,
+    /// CPU used by the latlab process; 100 = one core fully busy.
+    pub process_cpu_percent: f64,
+    /// Resident memory of the latlab process, bytes.
+    pub rss_bytes: u64,
+    /// Received over all interfaces (loopback included), Mbit/s.
+    pub net_rx_mbit_s: f64,
+    /// Sent over all interfaces (loopback included), Mbit/s.
+    pub net_tx_mbit_s: f64,
+    /// One entry per GPU, in the order of [`TelemetrySeries::gpus`].
+    pub gpu: Vec<GpuPoint>,
+}
+
+/// One GPU at one point; `None` where the device does not report it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuPoint {
+    /// Kernel-busy share, 0–100.
+    pub utilization_percent: Option<f64>,
+    /// Device memory in use, bytes.
+    pub memory_used_bytes: Option<u64>,
+    /// Device memory in all, bytes.
+    pub memory_total_bytes: Option<u64>,
+    /// Board power draw, watts.
+    pub power_watts: Option<f64>,
+    /// Die temperature, °C.
+    pub temperature_c: Option<f64>,
 }
 
 /// One stage's latency histogram.

@@ -27,8 +27,8 @@ pub const TURNS_PARQUET: &str = "turns.parquet";
 
 /// Something that wants to hear about each completed turn (the progress bar).
 pub trait TurnObserver: Send + Sync {
-    /// A turn completed.
-    fn turn_done(&self, timeline: &TurnTimeline);
+    /// A turn completed, with its spans.
+    fn turn_done(&self, timeline: &TurnTimeline, spans: &[Span]);
 }
 
 /// The run's sink: logs each turn durably and keeps it for the end-of-run files.
@@ -43,7 +43,23 @@ struct Inner {
     spans: Vec<Span>,
     turns: Vec<TurnTimeline>,
     pacing: Histogram<u64>,
+    call_starts: Histogram<u64>,
     write_error: Option<String>,
+    /// Set by `finish`: turns that complete later (of calls cut off after an interruption)
+    /// are not recorded, so the logs and the tables hold the same turns.
+    closed: bool,
+}
+
+/// What a run's sink recorded.
+pub struct Recorded {
+    /// Every span.
+    pub spans: Vec<Span>,
+    /// Every turn timeline.
+    pub turns: Vec<TurnTimeline>,
+    /// Audio frames: actual − scheduled send time, ns.
+    pub pacing: Histogram<u64>,
+    /// Call starts: actual − scheduled start, ns.
+    pub call_starts: Histogram<u64>,
 }
 
 impl RunSink {
@@ -62,25 +78,35 @@ impl RunSink {
                 spans: Vec::new(),
                 turns: Vec::new(),
                 pacing: hdr::new_histogram(),
+                call_starts: hdr::new_histogram(),
                 write_error: None,
+                closed: false,
             }),
             observer,
         })
     }
 
-    /// Takes what was recorded: spans, turns and the pacing-lag histogram.
-    pub fn finish(&self) -> anyhow::Result<(Vec<Span>, Vec<TurnTimeline>, Histogram<u64>)> {
+    /// Records how late a call started against its schedule.
+    pub fn record_call_start(&self, lag_ns: u64) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.call_starts.saturating_record(lag_ns.max(1));
+    }
+
+    /// Takes what was recorded: spans, turns and the scheduling-lag histograms.
+    pub fn finish(&self) -> anyhow::Result<Recorded> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.closed = true;
         inner.spans_log.flush()?;
         inner.turns_log.flush()?;
         if let Some(e) = inner.write_error.take() {
             anyhow::bail!("writing the span log failed during the run: {e}");
         }
-        Ok((
-            std::mem::take(&mut inner.spans),
-            std::mem::take(&mut inner.turns),
-            inner.pacing.clone(),
-        ))
+        Ok(Recorded {
+            spans: std::mem::take(&mut inner.spans),
+            turns: std::mem::take(&mut inner.turns),
+            pacing: inner.pacing.clone(),
+            call_starts: inner.call_starts.clone(),
+        })
     }
 }
 
@@ -91,10 +117,13 @@ fn append<T: serde::Serialize>(log: &mut BufWriter<File>, item: &T) -> std::io::
 
 impl SpanSink for RunSink {
     fn record_turn(&self, timeline: TurnTimeline, spans: Vec<Span>) {
-        if let Some(observer) = &self.observer {
-            observer.turn_done(&timeline);
-        }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.closed {
+            return;
+        }
+        if let Some(observer) = &self.observer {
+            observer.turn_done(&timeline, &spans);
+        }
         let inner = &mut *inner;
         let written = spans
             .iter()

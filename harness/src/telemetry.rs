@@ -1,0 +1,343 @@
+//! What the machine did while a run ran: CPU per core and for the latlab process, its resident
+//! memory, network bytes and, where an NVIDIA driver is present, each GPU's utilisation,
+//! memory, power and temperature. One OS thread samples every `interval` (1 s in a run) and
+//! appends one [`TelemetrySample`] line to `telemetry.jsonl`, flushed at once, so a killed
+//! run keeps what it sampled.
+//!
+//! Telemetry must never fail or slow a run: it refreshes only what it reports (CPU usage, its
+//! own process, network counters), and a GPU it cannot read is a note, not an error.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use latlab_core::clock::Epoch;
+use latlab_report::telemetry::TelemetrySample;
+use serde::Serialize;
+use sysinfo::{Networks, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+/// The file the sampler writes in the results folder.
+pub const FILE: &str = "telemetry.jsonl";
+
+/// The shortest interval the sampler accepts (CPU shares over less are mostly noise).
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// What the sampler did, for the run manifest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TelemetryFacts {
+    /// Lines written to `telemetry.jsonl`.
+    pub samples: usize,
+    /// Names of the NVIDIA GPUs sampled, by NVML index (empty without a GPU).
+    pub gpus: Vec<String>,
+    /// What was not sampled and why (no NVIDIA driver, a write that failed).
+    pub notes: Vec<String>,
+}
+
+/// A running sampler; [`Telemetry::stop`] ends it. Dropped without `stop`, its thread still
+/// ends at its next tick.
+#[derive(Debug)]
+pub struct Telemetry {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<TelemetryFacts>,
+}
+
+impl Telemetry {
+    /// Creates `dir/telemetry.jsonl` and starts sampling every `interval` on its own thread;
+    /// `t_ns` of each line is `epoch.elapsed_ns()`, the clock of every span.
+    pub fn start(dir: &Path, epoch: Epoch, interval: Duration) -> anyhow::Result<Telemetry> {
+        let path = dir.join(FILE);
+        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let sampler = Sampler::new().context("starting telemetry")?;
+        let (stop, stopped) = mpsc::channel();
+        let interval = interval.max(MIN_INTERVAL);
+        let thread = std::thread::Builder::new()
+            .name("latlab-telemetry".into())
+            .spawn(move || sampler.run(file, epoch, interval, &stopped))
+            .context("spawning the telemetry thread")?;
+        Ok(Telemetry { stop, thread })
+    }
+
+    /// Stops sampling (within a few milliseconds, not at the next tick) and returns what was
+    /// sampled. A last sample is taken first when half an interval or more has gone by.
+    pub fn stop(self) -> TelemetryFacts {
+        // An error means the thread has already ended: join says how.
+        let _ = self.stop.send(());
+        self.thread.join().unwrap_or_else(|_| TelemetryFacts {
+            notes: vec![
+                "telemetry: the sampling thread panicked; telemetry.jsonl is partial".into(),
+            ],
+            ..TelemetryFacts::default()
+        })
+    }
+}
+
+/// The counters one sample reads, refreshed in place between samples.
+struct Sampler {
+    system: System,
+    pid: Option<Pid>,
+    networks: Option<Networks>,
+    gpus: Option<gpu::Gpus>,
+    notes: Vec<String>,
+    /// When the counters were last refreshed: the start of the next sample's interval.
+    last: Instant,
+}
+
+impl Sampler {
+    /// Opens the counters and takes the baseline the first sample's deltas are measured from.
+    fn new() -> anyhow::Result<Sampler> {
+        let mut notes = Vec::new();
+        let system = System::new().map_err(|e| anyhow::anyhow!("sysinfo: {e}"))?;
+        let pid = sysinfo::get_current_pid()
+            .map_err(|e| {
+                notes.push(format!(
+                    "telemetry: own process not found ({e}): process CPU and RSS read 0"
+                ))
+            })
+            .ok();
+        let networks = Networks::new()
+            .map_err(|e| {
+                notes.push(format!(
+                    "telemetry: network counters unavailable ({e}): network bytes read 0"
+                ))
+            })
+            .ok();
+        let mut sampler = Sampler {
+            system,
+            pid,
+            networks,
+            gpus: None,
+            notes,
+            last: Instant::now(),
+        };
+        sampler.refresh();
+        Ok(sampler)
+    }
+
+    /// Samples until `stopped` says so (or its sender is gone); returns the facts.
+    fn run(
+        mut self,
+        mut file: File,
+        epoch: Epoch,
+        interval: Duration,
+        stopped: &mpsc::Receiver<()>,
+    ) -> TelemetryFacts {
+        // NVML may take a while to load; it does so here, off the runner's path.
+        match gpu::Gpus::open() {
+            Ok(gpus) => self.gpus = Some(gpus),
+            Err(why) => self
+                .notes
+                .push(format!("GPU telemetry: {why}: GPU series absent")),
+        }
+        let gpus = self
+            .gpus
+            .as_ref()
+            .map(|g| g.names.clone())
+            .unwrap_or_default();
+        let mut samples = 0;
+        let mut next = self.last + interval;
+        loop {
+            let last_one =
+                match stopped.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                    Err(RecvTimeoutError::Timeout) => false,
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                        if self.last.elapsed() < interval / 2 {
+                            break;
+                        }
+                        true
+                    }
+                };
+            let sample = self.sample(&epoch);
+            let mut line = serde_json::to_string(&sample).unwrap_or_default();
+            line.push('\n');
+            // One write per line: a killed run loses at most the line being written.
+            if let Err(e) = file.write_all(line.as_bytes()).and_then(|()| file.flush()) {
+                self.notes.push(format!(
+                    "telemetry: writing {FILE} failed after {samples} samples ({e}): sampling stopped"
+                ));
+                break;
+            }
+            samples += 1;
+            if last_one {
+                break;
+            }
+            next += interval;
+            let now = Instant::now();
+            if next <= now {
+                // Fell behind (a suspended machine, a starved thread): skip the missed ticks.
+                let missed = (now - next).as_nanos() / interval.as_nanos() + 1;
+                next += interval * u32::try_from(missed).unwrap_or(u32::MAX);
+            }
+        }
+        TelemetryFacts {
+            samples,
+            gpus,
+            notes: self.notes,
+        }
+    }
+
+    /// Refreshes the counters whose deltas a sample reports.
+    fn refresh(&mut self) {
+        self.system.refresh_cpu_usage();
+        if let Some(pid) = self.pid {
+            self.system.refresh_processes_specifics(
+                ProcessesToUpdate::Some(&[pid]),
+                false,
+                // Not its threads one by one: /proc/<pid>/stat already sums them.
+                ProcessRefreshKind::nothing()
+                    .with_cpu()
+                    .with_memory()
+                    .without_tasks(),
+            );
+        }
+        if let Some(networks) = &mut self.networks {
+            networks.refresh(true);
+        }
+        self.last = Instant::now();
+    }
+
+    /// Refreshes the counters and reads one sample.
+    fn sample(&mut self, epoch: &Epoch) -> TelemetrySample {
+        let began = self.last;
+        self.refresh();
+        let (process_cpu_percent, rss_bytes) = self
+            .pid
+            .and_then(|pid| self.system.process(pid))
+            .map_or((0.0, 0), |p| (p.cpu_usage(), p.memory()));
+        let (net_rx_bytes, net_tx_bytes) = self.networks.as_ref().map_or((0, 0), |n| {
+            n.values().fold((0, 0), |(rx, tx), data| {
+                (rx + data.received(), tx + data.transmitted())
+            })
+        });
+        TelemetrySample {
+            t_ns: epoch.ns_of(self.last),
+            interval_ns: (self.last - began)
+                .as_nanos()
+                .try_into()
+                .unwrap_or(u64::MAX),
+            cpu_percent: self.system.cpus().iter().map(|c| c.usage()).collect(),
+            process_cpu_percent,
+            rss_bytes,
+            net_rx_bytes,
+            net_tx_bytes,
+            gpu: self
+                .gpus
+                .as_ref()
+                .map(gpu::Gpus::sample)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// NVIDIA GPUs through NVML (`libnvidia-ml`, loaded at run time: no CUDA needed to build).
+#[cfg(feature = "gpu-telemetry")]
+mod gpu {
+    use latlab_report::telemetry::GpuSample;
+    use nvml_wrapper::Nvml;
+    use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
+
+    /// The NVML handle and the devices it saw when opened.
+    pub(super) struct Gpus {
+        nvml: Nvml,
+        /// Device names by NVML index.
+        pub(super) names: Vec<String>,
+    }
+
+    impl Gpus {
+        /// Loads NVML; why not, in words, when there is no driver or no device.
+        pub(super) fn open() -> Result<Gpus, String> {
+            let nvml =
+                Nvml::init().map_err(|e| format!("no NVIDIA driver found (libnvidia-ml: {e})"))?;
+            let count = nvml
+                .device_count()
+                .map_err(|e| format!("NVML cannot count devices ({e})"))?;
+            if count == 0 {
+                return Err("the NVIDIA driver reports no GPU".into());
+            }
+            let names = (0..count)
+                .map(|i| {
+                    nvml.device_by_index(i)
+                        .and_then(|d| d.name())
+                        .unwrap_or_else(|e| format!("GPU {i} ({e})"))
+                })
+                .collect();
+            Ok(Gpus { nvml, names })
+        }
+
+        /// Every device's readings now; a reading a device does not support is `None`.
+        pub(super) fn sample(&self) -> Vec<GpuSample> {
+            self.names
+                .iter()
+                .zip(0u32..)
+                .map(|(name, index)| {
+                    let device = self.nvml.device_by_index(index).ok();
+                    let memory = device.as_ref().and_then(|d| d.memory_info().ok());
+                    GpuSample {
+                        index,
+                        name: name.clone(),
+                        utilization_percent: device
+                            .as_ref()
+                            .and_then(|d| d.utilization_rates().ok())
+                            .map(|u| u.gpu),
+                        memory_used_bytes: memory.as_ref().map(|m| m.used),
+                        memory_total_bytes: memory.as_ref().map(|m| m.total),
+                        power_watts: device
+                            .as_ref()
+                            .and_then(|d| d.power_usage().ok())
+                            .map(|mw| f64::from(mw) / 1000.0),
+                        temperature_c: device
+                            .as_ref()
+                            .and_then(|d| d.temperature(TemperatureSensor::Gpu).ok()),
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+/// Built without the `gpu-telemetry` feature: no GPU, said once.
+#[cfg(not(feature = "gpu-telemetry"))]
+mod gpu {
+    use latlab_report::telemetry::GpuSample;
+
+    /// Never opened.
+    pub(super) struct Gpus {
+        pub(super) names: Vec<String>,
+    }
+
+    impl Gpus {
+        pub(super) fn open() -> Result<Gpus, String> {
+            Err("not built in (cargo feature `gpu-telemetry` is off)".into())
+        }
+
+        pub(super) fn sample(&self) -> Vec<GpuSample> {
+            Vec::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_sampler_ends_without_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Telemetry::start(dir.path(), Epoch::now(), Duration::from_secs(3600)).unwrap();
+        let Telemetry { stop, thread } = t;
+        drop(stop);
+        let facts = thread.join().unwrap();
+        assert_eq!(facts.samples, 0);
+    }
+
+    #[test]
+    fn a_gpu_sample_is_absent_without_a_gpu() {
+        // Where the test machine has no NVIDIA GPU (the usual case) there is a note instead.
+        let Ok(gpus) = gpu::Gpus::open() else { return };
+        let samples: Vec<latlab_report::telemetry::GpuSample> = gpus.sample();
+        assert_eq!(samples.len(), gpus.names.len());
+    }
+}
