@@ -26,6 +26,7 @@ use crate::live::{self, Counters, Live, Metrics};
 use crate::manifest::{self, Counts, Fingerprint, Lag, LoadFacts, Pacing, RunManifest};
 use crate::scenario::{EMULATOR, LlmBackend, LoadModel, Scenario, SttBackend, TtsBackend};
 use crate::sinks::{self, RunSink, hdr};
+use crate::telemetry::Telemetry;
 
 /// Command-line overrides of a scenario.
 #[derive(Debug, Clone, Default)]
@@ -228,6 +229,13 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
     let pacer = Pacer::start();
     let deadline =
         (spec.limits.max_duration_s > 0).then(|| spec.limits.max_duration_s * 1_000_000_000);
+    let telemetry = match Telemetry::start(&dir, epoch, std::time::Duration::from_secs(1)) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            manifest.notes.push(format!("telemetry off: {e:#}"));
+            None
+        }
+    };
     let windows = load::windows(&plan.stages);
     let driver = Driver {
         epoch,
@@ -283,6 +291,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
     }
     let interrupted = stop.load(Ordering::SeqCst);
 
+    let telemetry = telemetry.map(Telemetry::stop);
     let recorded = sink.finish()?;
     let (mut spans, mut turns, pacing) = (recorded.spans, recorded.turns, recorded.pacing);
     sort_results(&mut spans, &mut turns);
@@ -351,8 +360,18 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
     });
     manifest.pacing = Some(pacing);
     manifest.call_starts = Some(call_starts);
+    if let Some(telemetry) = telemetry {
+        manifest.notes.extend(telemetry.notes.iter().cloned());
+        manifest.telemetry = serde_json::to_value(&telemetry).ok();
+    }
     manifest.write(&dir)?;
     Ok(RunResult { dir, manifest })
+}
+
+/// The `n`-th call's offset within an audio frame: a golden-ratio sequence, which spreads any
+/// number of calls evenly over the frame's length.
+fn phase_ns(n: u64, frame_ms: u32) -> u64 {
+    ((n as f64 * 0.618_033_988_75).fract() * f64::from(frame_ms) * 1e6) as u64
 }
 
 /// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or SIGTERM.
@@ -514,7 +533,7 @@ impl Driver {
         let (free, mut slots) = mpsc::unbounded_channel::<u64>();
         let load_start = self.epoch.elapsed_ns();
         let mut next_stagger = load_start;
-        let (mut level, mut owed) = (0usize, 0usize);
+        let (mut level, mut owed, mut opened) = (0usize, 0usize, 0u64);
         let mut started = 0;
         let mut k = 0;
         'calls: loop {
@@ -535,10 +554,15 @@ impl Driver {
                 };
                 let target = self.shard.share(window.target.max(0.0).round() as usize);
                 if target > level {
-                    // New slots start one stagger apart.
+                    // New slots start one stagger apart, each at its own phase of the
+                    // audio frame (a golden-ratio sequence spreads any number evenly), so
+                    // calls' frames are not all due in the same instant as they would be with
+                    // a stagger that is a multiple of the frame length — callers' phases are
+                    // random, a burst of simultaneous frames is an artefact.
                     for _ in level..target {
                         let at = next_stagger.max(now);
-                        let _ = free.send(at);
+                        let _ = free.send(at + phase_ns(opened, l.frame_ms));
+                        opened += 1;
                         next_stagger = at + stagger_ms * 1_000_000;
                     }
                     level = target;
@@ -606,7 +630,10 @@ impl Driver {
                 self.progress.inc(1);
                 continue;
             }
-            self.launch(&mut tasks, l, k, due + CONNECT_LEAD_NS, None);
+            // Each call's frames at their own phase (see `closed`): constant arrivals every
+            // multiple of the frame length would otherwise send every call's frames at once.
+            let phase = phase_ns(k as u64, l.frame_ms);
+            self.launch(&mut tasks, l, k, due + CONNECT_LEAD_NS + phase, None);
             started += 1;
         }
         let cut_off = self.drain(&mut tasks).await?;

@@ -23,7 +23,9 @@ use sysinfo::{Networks, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 /// The file the sampler writes in the results folder.
 pub const FILE: &str = "telemetry.jsonl";
 
-/// The shortest interval the sampler accepts (CPU shares over less are mostly noise).
+/// The shortest interval the sampler accepts. CPU shares are refreshed at most every
+/// `sysinfo::MINIMUM_CPU_UPDATE_INTERVAL` (200 ms on Linux): a shorter interval (tests only)
+/// repeats them.
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// What the sampler did, for the run manifest.
@@ -37,8 +39,8 @@ pub struct TelemetryFacts {
     pub notes: Vec<String>,
 }
 
-/// A running sampler; [`Telemetry::stop`] ends it. Dropped without `stop`, its thread still
-/// ends at its next tick.
+/// A running sampler; [`Telemetry::stop`] ends it. Dropped without `stop`, its thread ends
+/// just the same, at once.
 #[derive(Debug)]
 pub struct Telemetry {
     stop: mpsc::Sender<()>,
@@ -47,7 +49,9 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// Creates `dir/telemetry.jsonl` and starts sampling every `interval` on its own thread;
-    /// `t_ns` of each line is `epoch.elapsed_ns()`, the clock of every span.
+    /// `t_ns` of each line is `epoch.elapsed_ns()`, the clock of every span. The first line
+    /// comes one interval after this call and covers that interval. Fails only when the file
+    /// cannot be created or the thread cannot start.
     pub fn start(dir: &Path, epoch: Epoch, interval: Duration) -> anyhow::Result<Telemetry> {
         let path = dir.join(FILE);
         let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
@@ -168,8 +172,8 @@ impl Sampler {
             let now = Instant::now();
             if next <= now {
                 // Fell behind (a suspended machine, a starved thread): skip the missed ticks.
-                let missed = (now - next).as_nanos() / interval.as_nanos() + 1;
-                next += interval * u32::try_from(missed).unwrap_or(u32::MAX);
+                let into_tick = (now - next).as_nanos() % interval.as_nanos();
+                next = now + interval - Duration::from_nanos(into_tick as u64);
             }
         }
         TelemetryFacts {
@@ -238,6 +242,7 @@ mod gpu {
     use latlab_report::telemetry::GpuSample;
     use nvml_wrapper::Nvml;
     use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
+    use nvml_wrapper::error::NvmlError;
 
     /// The NVML handle and the devices it saw when opened.
     pub(super) struct Gpus {
@@ -249,8 +254,13 @@ mod gpu {
     impl Gpus {
         /// Loads NVML; why not, in words, when there is no driver or no device.
         pub(super) fn open() -> Result<Gpus, String> {
-            let nvml =
-                Nvml::init().map_err(|e| format!("no NVIDIA driver found (libnvidia-ml: {e})"))?;
+            let nvml = Nvml::init().map_err(|e| match e {
+                NvmlError::LibloadingError(_) | NvmlError::LibraryNotFound => {
+                    "no NVIDIA driver found (libnvidia-ml)".to_string()
+                }
+                NvmlError::DriverNotLoaded => "the NVIDIA driver is not loaded".to_string(),
+                e => format!("NVML did not start ({e})"),
+            })?;
             let count = nvml
                 .device_count()
                 .map_err(|e| format!("NVML cannot count devices ({e})"))?;
@@ -322,6 +332,89 @@ mod gpu {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lines(dir: &Path) -> Vec<TelemetrySample> {
+        std::fs::read_to_string(dir.join(FILE))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn samples_every_interval_until_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let epoch = Epoch::now();
+        let t = Telemetry::start(dir.path(), epoch, Duration::from_millis(50)).unwrap();
+        // Something for the process and network counters to see: a busy core and 1 MB over
+        // loopback.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let reader = std::thread::spawn(move || {
+            std::io::copy(&mut server, &mut std::io::sink()).unwrap();
+        });
+        let spin = Instant::now();
+        let mut x = 0u64;
+        while spin.elapsed() < Duration::from_millis(100) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        client.write_all(&vec![7u8; 1_000_000]).unwrap();
+        drop(client);
+        reader.join().unwrap();
+        while spin.elapsed() < Duration::from_millis(300) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        let facts = t.stop();
+        let samples = lines(dir.path());
+        assert!(samples.len() >= 3, "{} samples", samples.len());
+        assert_eq!(facts.samples, samples.len());
+        let mut system = System::new().unwrap();
+        system.refresh_cpu_usage();
+        let cores = system.cpus().len();
+        for pair in samples.windows(2) {
+            assert!(pair[0].t_ns < pair[1].t_ns, "{pair:?}");
+        }
+        for s in &samples {
+            assert_eq!(s.cpu_percent.len(), cores, "{s:?}");
+            assert!(
+                s.cpu_percent.iter().all(|c| (0.0..=100.5).contains(c)),
+                "{s:?}"
+            );
+            assert!(s.rss_bytes > 0, "{s:?}");
+            assert!(s.interval_ns > 0 && s.t_ns <= epoch.elapsed_ns(), "{s:?}");
+            assert!(s.gpu.is_empty() == facts.gpus.is_empty(), "{s:?} {facts:?}");
+        }
+        assert!(
+            samples.iter().any(|s| s.process_cpu_percent > 0.0),
+            "{samples:?}"
+        );
+        let received: u64 = samples.iter().map(|s| s.net_rx_bytes).sum();
+        assert!(received >= 1_000_000, "{received} bytes received");
+        if facts.gpus.is_empty() {
+            assert!(
+                facts.notes.iter().any(|n| n.starts_with("GPU telemetry:")),
+                "{facts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn stop_does_not_wait_for_the_next_tick() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Telemetry::start(dir.path(), Epoch::now(), Duration::from_secs(1)).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let asked = Instant::now();
+        let facts = t.stop();
+        assert!(
+            asked.elapsed() < Duration::from_millis(300),
+            "{:?}",
+            asked.elapsed()
+        );
+        // Less than half an interval since the start: no partial sample.
+        assert_eq!(facts.samples, 0);
+        assert!(lines(dir.path()).is_empty());
+    }
 
     #[test]
     fn a_dropped_sampler_ends_without_stop() {

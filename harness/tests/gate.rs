@@ -79,8 +79,8 @@ fn the_gate_exits_0_1_and_2_and_writes_junit_markdown_and_json() {
     assert_eq!(report.test_suites.len(), 1);
     assert_eq!(
         report.test_suites[0].test_cases.len(),
-        2,
-        "one case per target × profile"
+        2 + 2,
+        "one case per target × profile, and the harness's frame and call-start lag"
     );
     assert!(failures(&report.test_suites[0]).is_empty());
     let markdown = std::fs::read_to_string(&md).unwrap();

@@ -286,7 +286,10 @@ fn ctrl_c_stops_scheduling_cuts_off_after_the_grace_period_and_keeps_a_partial_r
     assert!(logged < 29 * 5, "{logged} spans: not every turn ran");
     // The results are readable and the report says they are partial.
     let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
-    assert!(html.contains("interrupted"), "the report shows the status");
+    assert!(
+        html.contains("<strong>Partial results</strong>: run out was interrupted"),
+        "the report says its results are partial"
+    );
     let out = run_ok(&["show", out_dir.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("status interrupted"));
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use latlab_report::model::{
     AccuracyRow, CdfSeries, Estimate, ParetoPoint, PlotData, Report, SCHEMA_VERSION,
-    StageHistogram, SummaryRow, ThroughputRow, TimeSeries, TurnDetail, WaterfallBar,
+    StageHistogram, SummaryRow, TelemetryPhase, TelemetrySeries, ThroughputRow, TimeSeries,
+    TurnDetail, WaterfallBar,
 };
 use polars::prelude::*;
 
@@ -197,12 +198,7 @@ pub fn build(loaded: &Loaded) -> Report {
             waterfall: waterfall(loaded, &series),
             over_time: over_time(loaded, &series),
             histograms: histograms(loaded, &series),
-            telemetry: loaded
-                .runs
-                .iter()
-                .zip(&loaded.telemetry)
-                .filter_map(|(run, t)| telemetry::series(run.facts.run_id.clone(), &t.samples))
-                .collect(),
+            telemetry: telemetry_series(loaded, &series),
         },
         accuracy,
         slowest_turns: slowest(loaded),
@@ -264,6 +260,16 @@ pub fn summary_row(g: &SpanGroup) -> SummaryRow {
     }
 }
 
+/// When a turn's last stamped boundary happened, ns since the epoch.
+fn turn_end_ns(t: &TurnRow) -> i64 {
+    let last = t
+        .boundaries_ms
+        .iter()
+        .flatten()
+        .fold(0.0f64, |a, b| a.max(*b));
+    t.anchor_ns + (last * 1e6) as i64
+}
+
 fn turns_of<'a>(
     loaded: &'a Loaded,
     run: &'a str,
@@ -312,14 +318,8 @@ fn throughput(loaded: &Loaded, series: &[(String, String)]) -> Vec<ThroughputRow
             let start = turns.iter().map(|t| t.user_start_ns).min().unwrap_or(0);
             let end = turns
                 .iter()
-                .map(|t| {
-                    let last = t
-                        .boundaries_ms
-                        .iter()
-                        .flatten()
-                        .fold(0.0f64, |a, b| a.max(*b));
-                    t.anchor_ns + (last * 1e6) as i64
-                })
+                .copied()
+                .map(turn_end_ns)
                 .max()
                 .unwrap_or(start);
             let duration_s = (end - start).max(0) as f64 / 1e9;
@@ -472,12 +472,7 @@ fn over_time(loaded: &Loaded, series: &[(String, String)]) -> Vec<TimeSeries> {
             // A call is in flight from its first turn's start to its last boundary.
             let mut calls: BTreeMap<(&str, u32), (i64, i64)> = BTreeMap::new();
             for t in &turns {
-                let last = t
-                    .boundaries_ms
-                    .iter()
-                    .flatten()
-                    .fold(0.0f64, |a, b| a.max(*b));
-                let end = t.anchor_ns + (last * 1e6) as i64;
+                let end = turn_end_ns(t);
                 let e = calls
                     .entry((t.call.as_str(), t.iteration))
                     .or_insert((t.user_start_ns, end));
@@ -499,6 +494,34 @@ fn over_time(loaded: &Loaded, series: &[(String, String)]) -> Vec<TimeSeries> {
                 p95,
                 in_flight,
             })
+        })
+        .collect()
+}
+
+/// Each run's machine telemetry, with the span of each of its series' turns marked.
+fn telemetry_series(loaded: &Loaded, series: &[(String, String)]) -> Vec<TelemetrySeries> {
+    loaded
+        .runs
+        .iter()
+        .zip(&loaded.telemetry)
+        .filter_map(|(run, t)| {
+            let id = &run.facts.run_id;
+            let mut out = telemetry::series(id.clone(), &t.samples)?;
+            out.phases = series
+                .iter()
+                .filter(|(r, _)| r == id)
+                .filter_map(|(r, profile)| {
+                    let turns = || turns_of(loaded, r, profile);
+                    let start = turns().map(|t| t.user_start_ns).min()?;
+                    let end = turns().map(turn_end_ns).max()?;
+                    Some(TelemetryPhase {
+                        label: loaded.label(r, profile),
+                        start_s: start as f64 / 1e9,
+                        end_s: end as f64 / 1e9,
+                    })
+                })
+                .collect();
+            Some(out)
         })
         .collect()
 }

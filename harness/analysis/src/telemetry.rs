@@ -93,6 +93,7 @@ pub fn series(label: String, samples: &[TelemetrySample]) -> Option<TelemetrySer
         cores,
         gpus: gpus.into_iter().map(|(_, name)| name).collect(),
         points,
+        phases: Vec::new(),
     })
 }
 

@@ -21,7 +21,7 @@ pub mod regress;
 pub mod targets;
 
 pub use baseline::Baseline;
-pub use check::{Check, Level, Verdict};
+pub use check::{Check, Level, LevelVerdict, Verdict};
 pub use merge::{StageSample, stage_samples};
 pub use regress::{Change, Comparison, DEFAULT_BAND, NoiseBand};
 pub use targets::Targets;
@@ -175,9 +175,74 @@ pub fn gate(
     options: &GateOptions,
 ) -> Result<GateReport, GateError> {
     let (run, stages) = read_run(dir)?;
+    let lag = harness_lag_checks(dir, &run.facts.scenario);
     Ok(evaluate(
-        dir, &run.facts, &stages, targets, baseline, options,
+        dir, &run.facts, &stages, &lag, targets, baseline, options,
     ))
+}
+
+/// The harness's own scheduling lag limit: past it, latencies partly describe the load
+/// generator (`docs/scenarios.md`, Load).
+pub const LAG_LIMIT_MS: f64 = 1.0;
+
+/// Checks of the run's own scheduling lag (audio frames, call starts) from its manifest, at
+/// warn level: PASS when the p99 is within [`LAG_LIMIT_MS`], a warning past it — the harness
+/// fell behind its schedule, so its latencies (and any regression against a baseline) partly
+/// describe the load generator. Warn, not crit: a stall of a few ms cannot explain a target
+/// missed by hundreds, and the targets' own verdicts still stand. None when the manifest does
+/// not record the lag.
+pub fn harness_lag_checks(dir: &Path, scenario: &str) -> Vec<Check> {
+    let Ok(bytes) = std::fs::read(dir.join("manifest.json")) else {
+        return Vec::new();
+    };
+    let Ok(m) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, count_key, what) in [
+        ("pacing", "frames", "audio frame send lag"),
+        ("call_starts", "count", "call start lag"),
+    ] {
+        let (Some(p99), Some(n)) = (m[key]["p99_ns"].as_u64(), m[key][count_key].as_u64()) else {
+            continue;
+        };
+        if n == 0 {
+            continue;
+        }
+        let p99_ms = p99 as f64 / 1e6;
+        let within = p99_ms <= LAG_LIMIT_MS;
+        out.push(Check {
+            target: format!("harness {what}"),
+            scenario: scenario.to_string(),
+            profile: "(run)".into(),
+            stage: "harness".into(),
+            metric: "p99".into(),
+            unit: "ms",
+            samples: n,
+            value: Some(p99_ms),
+            lower: None,
+            upper: None,
+            confidence: 1.0,
+            levels: vec![LevelVerdict {
+                level: Level::Warn,
+                limit: LAG_LIMIT_MS,
+                verdict: if within {
+                    Verdict::Pass
+                } else {
+                    Verdict::Fail
+                },
+                need_more: None,
+                reason: if within {
+                    format!("the harness kept its schedule: p99 {what} {p99_ms:.3} ms ≤ {LAG_LIMIT_MS} ms")
+                } else {
+                    format!(
+                        "the harness fell behind its schedule (p99 {what} {p99_ms:.3} ms > {LAG_LIMIT_MS} ms): latencies partly describe the load generator; rerun on a quieter machine or with fewer calls in flight"
+                    )
+                },
+            }],
+        });
+    }
+    out
 }
 
 /// The gate over samples already read.
@@ -185,11 +250,13 @@ pub fn evaluate(
     dir: &Path,
     facts: &latlab_report::model::RunFacts,
     stages: &[StageSample],
+    harness: &[Check],
     targets: &Targets,
     baseline: Option<&Baseline>,
     options: &GateOptions,
 ) -> GateReport {
-    let checks = check::judge(targets, stages);
+    let mut checks = check::judge(targets, stages);
+    checks.extend(harness.iter().cloned());
     let comparisons = baseline.map_or_else(Vec::new, |b| {
         regress::compare(stages, b, options.band, targets.confidence)
     });

@@ -14,6 +14,7 @@ mod cdf;
 mod error;
 mod frame;
 mod histogram;
+mod machine;
 mod over_time;
 mod palette;
 mod pareto;
@@ -22,7 +23,7 @@ mod waterfall;
 use std::path::{Path, PathBuf};
 
 use latlab_report::model::{
-    CdfSeries, ParetoPoint, PlotData, StageHistogram, TimeSeries, WaterfallBar,
+    CdfSeries, ParetoPoint, PlotData, StageHistogram, TelemetrySeries, TimeSeries, WaterfallBar,
 };
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -36,7 +37,7 @@ use palette::SeriesColours;
 /// One rendered plot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plot {
-    /// File stem: `cdf`, `waterfall`, `over_time`, `histogram_<stage>` or `pareto`.
+    /// File stem: `cdf`, `waterfall`, `over_time`, `machine`, `histogram_<stage>` or `pareto`.
     pub name: String,
     /// Human title, also drawn as the plot's caption (plain text: escape it in HTML).
     pub title: String,
@@ -50,6 +51,7 @@ enum Kind<'a> {
     Cdf(&'a [CdfSeries]),
     Waterfall(&'a [WaterfallBar]),
     OverTime(&'a [TimeSeries]),
+    Machine(&'a [TelemetrySeries]),
     Histogram(&'a StageHistogram),
     Pareto(&'a [ParetoPoint]),
 }
@@ -61,8 +63,8 @@ struct Spec<'a> {
     kind: Kind<'a>,
 }
 
-/// The plots `plots` supports, in report order: cdf, waterfall, over_time, one histogram
-/// per stage, pareto.
+/// The plots `plots` supports, in report order: cdf, waterfall, over_time, machine, one
+/// histogram per stage, pareto.
 fn specs<'a>(plots: &'a PlotData) -> Vec<Spec<'a>> {
     let mut specs = Vec::new();
     let mut push = |name: String, title: String, kind: Kind<'a>| {
@@ -83,6 +85,14 @@ fn specs<'a>(plots: &'a PlotData) -> Vec<Spec<'a>> {
             "over_time".into(),
             over_time::TITLE.into(),
             Kind::OverTime(&plots.over_time),
+        );
+    }
+    // Right after latency over time, so the two are read together.
+    if machine::has_data(&plots.telemetry) {
+        push(
+            "machine".into(),
+            machine::TITLE.into(),
+            Kind::Machine(&plots.telemetry),
         );
     }
     for hist in &plots.histograms {
@@ -114,6 +124,7 @@ fn draw<DB: DrawingBackend>(
         Kind::Cdf(series) => cdf::draw(root, series, colours)?,
         Kind::Waterfall(bars) => waterfall::draw(root, bars)?,
         Kind::OverTime(series) => over_time::draw(root, series, colours)?,
+        Kind::Machine(series) => machine::draw(root, series, colours)?,
         Kind::Histogram(hist) => histogram::draw(root, hist, colours)?,
         Kind::Pareto(points) => pareto::draw(root, points, colours)?,
     }
@@ -121,7 +132,7 @@ fn draw<DB: DrawingBackend>(
 }
 
 /// Every plot the data supports (a plot whose series are empty is skipped), as SVG, in a
-/// fixed order: cdf, waterfall, over_time, `histogram_<stage>` for each stage, pareto.
+/// fixed order: cdf, waterfall, over_time, machine, `histogram_<stage>` for each stage, pareto.
 pub fn render_svgs(plots: &PlotData) -> Result<Vec<Plot>, PlotError> {
     let colours = SeriesColours::from_plot_data(plots);
     specs(plots)

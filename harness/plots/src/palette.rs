@@ -36,6 +36,30 @@ const LLM: RGBColor = RGBColor(0xf2, 0x8e, 0x2b);
 const TTS: RGBColor = RGBColor(0x59, 0xa1, 0x4f);
 const TURN: RGBColor = RGBColor(0x79, 0x70, 0x6e);
 
+/// Colours of runs in the machine plot, in run order: not the profiles' colours, since the
+/// machine is shared by every profile of a run.
+const MACHINE: [RGBColor; 4] = [
+    RGBColor(0x34, 0x49, 0x5e),
+    RGBColor(0xb0, 0x7a, 0xa1),
+    RGBColor(0x76, 0xb7, 0xb2),
+    RGBColor(0x9c, 0x75, 0x5f),
+];
+
+/// Colour of the `index`-th run in the machine plot.
+pub(crate) fn machine_colour(index: usize) -> RGBColor {
+    MACHINE[index % MACHINE.len()]
+}
+
+/// `colour` two thirds of the way to white: a line that is one of many.
+pub(crate) fn faint(colour: RGBColor) -> RGBColor {
+    let towards_white = |c: u8| c + ((255 - c) as f64 * 0.65).round() as u8;
+    RGBColor(
+        towards_white(colour.0),
+        towards_white(colour.1),
+        towards_white(colour.2),
+    )
+}
+
 /// Colour of a series, keyed by label so every plot of one report agrees.
 pub(crate) struct SeriesColours {
     labels: Vec<String>,

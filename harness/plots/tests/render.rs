@@ -210,6 +210,7 @@ fn empty_series_make_no_plot() -> Result<(), PlotError> {
             },
         ],
         pareto: vec![],
+        telemetry: Vec::new(),
     };
     assert!(render_svgs(&hollow)?.is_empty());
     let dir = tempfile::tempdir().unwrap();
@@ -281,6 +282,7 @@ fn degenerate() -> PlotData {
             count: 1,
             wer: 0.0,
         }],
+        telemetry: Vec::new(),
     }
 }
 

@@ -34,6 +34,7 @@ h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid 
 table{border-collapse:collapse;margin:.5rem 0;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #d8dce4;padding:.25rem .5rem;text-align:right;vertical-align:top}
 th{background:#f2f4f8}td.l,th.l{text-align:left}
+.partial{background:#fde2e1;border-left:4px solid #c0392b;padding:.5rem .8rem;margin:.5rem 0}
 .note{background:#fff6db;border-left:4px solid #e0a800;padding:.4rem .8rem;margin:.5rem 0}
 figure{margin:1rem 0}figcaption{color:#555;font-size:.9rem}
 figure svg{max-width:100%;height:auto;border:1px solid #eee}
@@ -113,6 +114,15 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
     h.push_str("<title>latlab report</title><style>");
     h.push_str(STYLE);
     h.push_str("</style></head><body>\n<h1>latlab report</h1>\n");
+    for r in &report.runs {
+        if let Some(why) = crate::model::partial_status(&r.status) {
+            h.push_str(&format!(
+                "<p class=\"partial\"><strong>Partial results</strong>: run {} was {}.</p>\n",
+                escape(&r.run_id),
+                escape(why)
+            ));
+        }
+    }
 
     h.push_str("<h2>Runs</h2><table>");
     h.push_str(&th(&[

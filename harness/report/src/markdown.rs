@@ -28,6 +28,15 @@ fn header(cells: &[&str]) -> String {
 pub fn render(report: &Report) -> String {
     let mut out = String::from("# latlab report\n\n");
     for r in &report.runs {
+        if let Some(why) = crate::model::partial_status(&r.status) {
+            out.push_str(&format!(
+                "> **Partial results**: run {} was {}.\n\n",
+                cell(&r.run_id),
+                why
+            ));
+        }
+    }
+    for r in &report.runs {
         out.push_str(&format!(
             "- **{}**: scenario `{}`, dataset `{}` (sha256 {}…), seed {}, {} on {} × {} ({}), commit {}{}, started {}\n",
             cell(&r.run_id),

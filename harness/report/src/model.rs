@@ -175,6 +175,19 @@ pub struct PlotData {
     pub telemetry: Vec<TelemetrySeries>,
 }
 
+/// What a run's status says about its results, when they are not the whole run: `None` for
+/// a complete run.
+pub fn partial_status(status: &str) -> Option<&'static str> {
+    match status {
+        "complete" | "" => None,
+        "interrupted" => Some("interrupted: calls not yet started were not run"),
+        "recovered" => Some("recovered from a killed run's logs: turns in flight were lost"),
+        "partial" => Some("merged with shards missing or incomplete"),
+        "running" => Some("still running, or killed and not yet recovered"),
+        _ => Some("not complete"),
+    }
+}
+
 /// One CDF curve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CdfSeries {
@@ -229,6 +242,20 @@ pub struct TelemetrySeries {
     pub gpus: Vec<String>,
     /// Samples in time order; a long run's are averaged in buckets of consecutive samples.
     pub points: Vec<TelemetryPoint>,
+    /// When each of the run's series (profiles) had turns, so the plot can mark who ran when.
+    #[serde(default)]
+    pub phases: Vec<TelemetryPhase>,
+}
+
+/// The span of one series' turns on the run's clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TelemetryPhase {
+    /// The series' legend label (as in the other plots).
+    pub label: String,
+    /// Scheduled start of its first turn, s since the run's epoch.
+    pub start_s: f64,
+    /// End of its last turn's last boundary, s since the run's epoch.
+    pub end_s: f64,
 }
 
 /// The machine over one sampling interval (or the mean of a bucket of them).
