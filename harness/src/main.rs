@@ -43,20 +43,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let scenario = Scenario::load(&args.scenario)?;
             let result = rt.block_on(runner::run(&scenario, &RunOptions::from(&args)))?;
             drop(rt);
-            match latlab_analysis::analyze(std::slice::from_ref(&result.dir)) {
+            let analysed = match latlab_analysis::analyze(std::slice::from_ref(&result.dir)) {
                 Ok(model) => {
                     print!("{}", terminal::render(&model));
                     if !args.no_report {
                         let written = report::write(&model, &result.dir.join("report.html"))?;
                         println!("report: {}", written.html.display());
                     }
+                    true
                 }
                 Err(e) => {
                     eprintln!("latlab: warning: analysis failed ({e}); the exact summary follows");
                     print_logged_summary(&result.dir)?;
+                    false
                 }
-            }
-            print_facts(&result.manifest);
+            };
+            print_facts(&result.manifest, !analysed);
             println!("results: {}", result.dir.display());
             Ok(())
         }
@@ -94,17 +96,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             no_report,
         } => {
             let merged = merge::merge(&dirs, &out)?;
-            match latlab_analysis::analyze(std::slice::from_ref(&out)) {
+            let analysed = match latlab_analysis::analyze(std::slice::from_ref(&out)) {
                 Ok(model) => {
                     print!("{}", terminal::render(&model));
                     if !no_report {
                         let written = report::write(&model, &out.join("report.html"))?;
                         println!("report: {}", written.html.display());
                     }
+                    true
                 }
-                Err(e) => eprintln!("latlab: warning: analysis failed ({e})"),
-            }
-            print_facts(&merged.manifest);
+                Err(e) => {
+                    eprintln!("latlab: warning: analysis failed ({e})");
+                    false
+                }
+            };
+            print_facts(&merged.manifest, !analysed);
             println!("merged {} shards into {}", merged.shards, out.display());
             Ok(())
         }
@@ -140,7 +146,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             if let Ok(m) = manifest::RunManifest::read(&dir) {
-                print_facts(&m);
+                print_facts(&m, true);
             }
             Ok(())
         }
@@ -155,7 +161,8 @@ fn print_logged_summary(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_facts(m: &manifest::RunManifest) {
+/// Prints the run's pacing, counts and (unless the report already showed them) its notes.
+fn print_facts(m: &manifest::RunManifest, notes: bool) {
     if let Some(p) = &m.pacing {
         println!(
             "frame pacing lag: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} frames",
@@ -188,8 +195,10 @@ fn print_facts(m: &manifest::RunManifest) {
             );
         }
     }
-    for note in &m.notes {
-        println!("note: {note}");
+    if notes {
+        for note in &m.notes {
+            println!("note: {note}");
+        }
     }
 }
 
