@@ -131,6 +131,9 @@ pub struct LoadFacts {
     pub plan: crate::scenario::LoadPlan,
     /// The shard this run was (`i/N`), when the run was split.
     pub shard: Option<String>,
+    /// When each profile's load began (the stages' time 0), ns since the run's epoch.
+    #[serde(default)]
+    pub profile_start_ns: std::collections::BTreeMap<String, u64>,
 }
 
 /// Scheduling-lag statistics (ns).

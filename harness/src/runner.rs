@@ -168,6 +168,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         load: Some(LoadFacts {
             plan: plan.clone(),
             shard: (shard != Shard::WHOLE).then(|| shard.to_string()),
+            profile_start_ns: Default::default(),
         }),
         call_starts: None,
         telemetry: None,
@@ -281,6 +282,10 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         calls_run += done.started;
         dropped += done.dropped;
         cut_off += done.cut_off;
+        if let Some(load) = &mut manifest.load {
+            load.profile_start_ns
+                .insert(profile.name.clone(), done.load_start);
+        }
         if driver.stopped() {
             break;
         }
@@ -410,6 +415,8 @@ struct Driven {
     started: usize,
     dropped: usize,
     cut_off: usize,
+    /// When the profile's load began (its plan's time 0), ns since the epoch.
+    load_start: u64,
 }
 
 /// Drives a profile's load: when each call starts, on the run's epoch.
@@ -603,6 +610,7 @@ impl Driver {
             started,
             dropped: 0,
             cut_off,
+            load_start,
         })
     }
 
@@ -641,6 +649,7 @@ impl Driver {
             started,
             dropped,
             cut_off,
+            load_start,
         })
     }
 }

@@ -232,6 +232,32 @@ stages = [
         c
     };
     assert!(first_start(&calls[1]) - first_start(&calls[0]) >= 1_000_000_000);
+
+    // The report splits voice-to-voice by load stage; every turn lands in one.
+    let out = run_ok(&["report", out_dir.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("voice-to-voice by load stage"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let summary = read_json(&out_dir.join("summary.json"));
+    let rows = summary["load_stages"].as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["load_stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["light", "heavy"]);
+    assert_eq!(rows[1]["target"], 3.0);
+    assert_eq!(rows[1]["unit"], "calls in flight");
+    let counted: u64 = rows
+        .iter()
+        .map(|r| {
+            r["voice_to_voice"]["count"].as_u64().unwrap()
+                + r["voice_to_voice"]["errors"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(counted as usize, t.len());
+    assert!(rows[0]["voice_to_voice"]["count"].as_u64().unwrap() > 0);
 }
 
 #[cfg(unix)]

@@ -19,6 +19,39 @@ pub struct Run {
     pub profiles: Vec<String>,
     /// Notes the run raised (pacing warnings, interruptions).
     pub notes: Vec<String>,
+    /// The run's load stages, when it ran a ramp of more than one.
+    pub ramp: Option<Ramp>,
+}
+
+/// A run's staged load, as its manifest records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ramp {
+    /// `closed` (targets are calls in flight) or `open` (calls per second).
+    pub model: String,
+    /// (name, duration in s of recording time, target), in order.
+    pub stages: Vec<(String, f64, f64)>,
+    /// When each profile's load began, ns since the run's epoch.
+    pub starts_ns: std::collections::BTreeMap<String, u64>,
+}
+
+impl Ramp {
+    /// The stage (index) holding an epoch time of a profile, at `speed`.
+    pub fn stage_at(&self, profile: &str, epoch_ns: i64, speed: f64) -> Option<usize> {
+        let start = *self.starts_ns.get(profile)? as i64;
+        let t_s = (epoch_ns - start) as f64 / 1e9 * speed;
+        if t_s < 0.0 {
+            return Some(0);
+        }
+        let mut end = 0.0;
+        for (i, (_, duration, _)) in self.stages.iter().enumerate() {
+            end += duration;
+            if t_s < end {
+                return Some(i);
+            }
+        }
+        // After the last stage: calls started in it, finishing.
+        Some(self.stages.len() - 1)
+    }
 }
 
 impl Run {
@@ -67,11 +100,39 @@ impl Run {
                     .map(|a| a.iter().filter_map(f).collect())
                     .unwrap_or_default()
             };
+        let load = &m["load"];
+        let stages: Vec<(String, f64, f64)> = load["stages"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|st| {
+                        (
+                            s(&st["name"]),
+                            st["duration_s"].as_f64().unwrap_or(f64::INFINITY),
+                            st["target"].as_f64().unwrap_or(0.0),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ramp = (stages.len() > 1).then(|| Ramp {
+            model: s(&load["model"]),
+            stages,
+            starts_ns: load["profile_start_ns"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        });
         Ok(Run {
             dir: dir.to_path_buf(),
             facts,
             profiles: list(&m["profiles"], |p| p["name"].as_str().map(str::to_string)),
             notes: list(&m["notes"], |n| n.as_str().map(str::to_string)),
+            ramp,
         })
     }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use latlab_report::model::{
-    AccuracyRow, CdfSeries, Estimate, ParetoPoint, PlotData, Report, SCHEMA_VERSION,
+    AccuracyRow, CdfSeries, Estimate, LoadStageRow, ParetoPoint, PlotData, Report, SCHEMA_VERSION,
     StageHistogram, SummaryRow, TelemetryPhase, TelemetrySeries, ThroughputRow, TimeSeries,
     TurnDetail, WaterfallBar,
 };
@@ -103,6 +103,7 @@ pub fn summarize(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
         runs: loaded.runs.iter().map(|r| r.facts.clone()).collect(),
         summary: summary_rows(&loaded, &series),
         throughput: Vec::new(),
+        load_stages: Vec::new(),
         accuracy: Vec::new(),
         plots: PlotData::default(),
         slowest_turns: Vec::new(),
@@ -192,6 +193,7 @@ pub fn build(loaded: &Loaded) -> Report {
         runs: loaded.runs.iter().map(|r| r.facts.clone()).collect(),
         summary,
         throughput: throughput(loaded, &series),
+        load_stages: load_stages(loaded, &series),
         plots: PlotData {
             pareto: pareto(loaded, &series, &accuracy, &cdf),
             cdf,
@@ -205,6 +207,62 @@ pub fn build(loaded: &Loaded) -> Report {
         comparison: None,
         notes,
     }
+}
+
+/// Voice-to-voice per load stage of the runs that ramped: each ok turn counts in the stage
+/// that held when its user stopped speaking (its anchor, on the run's epoch).
+pub fn load_stages(loaded: &Loaded, series: &[(String, String)]) -> Vec<LoadStageRow> {
+    let mut out = Vec::new();
+    for (run_id, profile) in series {
+        let Some(run) = loaded.runs.iter().find(|r| &r.facts.run_id == run_id) else {
+            continue;
+        };
+        let Some(ramp) = &run.ramp else { continue };
+        let mut per_stage: Vec<Vec<f64>> = vec![Vec::new(); ramp.stages.len()];
+        let mut failed = vec![0u64; ramp.stages.len()];
+        for t in turns_of(loaded, run_id, profile) {
+            let Some(i) = ramp.stage_at(profile, t.anchor_ns, run.facts.speed) else {
+                continue;
+            };
+            match (t.outcome.as_str(), t.voice_to_voice_ms) {
+                ("ok", Some(v)) => per_stage[i].push(v),
+                ("ok", None) => {}
+                _ => failed[i] += 1,
+            }
+        }
+        let unit = if ramp.model == "open" {
+            "calls/s"
+        } else {
+            "calls in flight"
+        };
+        for (i, ((name, _, target), mut v)) in ramp.stages.iter().zip(per_stage).enumerate() {
+            let errors = failed[i];
+            v.sort_by(f64::total_cmp);
+            let stage_name = if name.is_empty() {
+                format!("stage {}", i + 1)
+            } else {
+                name.clone()
+            };
+            let group = SpanGroup {
+                run: run_id.clone(),
+                scenario: run.facts.scenario.clone(),
+                profile: profile.clone(),
+                backend: format!("load {stage_name}"),
+                stage: "turn".into(),
+                ok: v.len() as u64,
+                errors,
+                skipped: 0,
+                sorted_ms: v,
+            };
+            out.push(LoadStageRow {
+                load_stage: stage_name,
+                target: *target,
+                unit: unit.into(),
+                voice_to_voice: summary_row(&group),
+            });
+        }
+    }
+    out
 }
 
 /// Summary rows of every group, in series then stage order.

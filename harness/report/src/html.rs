@@ -2,7 +2,10 @@
 //! host, every string escaped. Readable offline, shareable as one file.
 
 use crate::model::{Estimate, Report, TurnDetail};
-use crate::text::{COMPARISON_HEADER, comparison_cells, ms, stage, throughput_cells};
+use crate::text::{
+    COMPARISON_HEADER, LOAD_STAGE_HEADER, comparison_cells, load_stage_cells, ms, stage,
+    throughput_cells,
+};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -228,6 +231,18 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
         h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
+    if !report.load_stages.is_empty() {
+        h.push_str("<h2>Voice-to-voice by load stage (ms, 95&nbsp;% bootstrap confidence interval)</h2><table>");
+        h.push_str(&th(&LOAD_STAGE_HEADER));
+        for r in &report.load_stages {
+            h.push_str("<tr>");
+            for (i, c) in load_stage_cells(r).iter().enumerate() {
+                h.push_str(&if i < 2 { tdl(c) } else { td(c) });
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</table>\n");
+    }
 
     if !figures.is_empty() {
         h.push_str("<h2>Plots</h2>\n");

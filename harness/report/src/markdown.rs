@@ -1,7 +1,10 @@
 //! `summary.md`: the report as Markdown, for a GitHub step summary, a PR comment or a wiki.
 
 use crate::model::Report;
-use crate::text::{COMPARISON_HEADER, comparison_cells, estimate, ms, stage, throughput_cells};
+use crate::text::{
+    COMPARISON_HEADER, LOAD_STAGE_HEADER, comparison_cells, estimate, load_stage_cells, ms, stage,
+    throughput_cells,
+};
 
 /// Escapes text for a Markdown table cell (and keeps HTML inert).
 pub fn cell(s: &str) -> String {
@@ -92,6 +95,14 @@ pub fn render(report: &Report) -> String {
         let mut cells = vec![cell(&t.run), cell(&t.profile)];
         cells.extend(throughput_cells(report, t));
         out.push_str(&row(&cells));
+    }
+    if !report.load_stages.is_empty() {
+        out.push_str("\n## Voice-to-voice by load stage\n\n");
+        out.push_str(&header(&LOAD_STAGE_HEADER));
+        for r in &report.load_stages {
+            let cells: Vec<String> = load_stage_cells(r).iter().map(|c| cell(c)).collect();
+            out.push_str(&row(&cells));
+        }
     }
     if let Some(c) = &report.comparison {
         out.push_str(&format!(

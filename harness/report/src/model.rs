@@ -22,6 +22,9 @@ pub struct Report {
     pub summary: Vec<SummaryRow>,
     /// Rates per run × profile.
     pub throughput: Vec<ThroughputRow>,
+    /// Voice-to-voice per load stage, for runs that ramped their load.
+    #[serde(default)]
+    pub load_stages: Vec<LoadStageRow>,
     /// Transcript accuracy per run × profile.
     pub accuracy: Vec<AccuracyRow>,
     /// Series the plots draw.
@@ -117,6 +120,19 @@ pub struct SummaryRow {
     pub p99: Option<Estimate>,
     /// Largest latency.
     pub max: Option<f64>,
+}
+
+/// Voice-to-voice of the turns that ended while one load stage held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadStageRow {
+    /// The stage's name (or its number when unnamed).
+    pub load_stage: String,
+    /// Its level.
+    pub target: f64,
+    /// `calls in flight` (closed loop) or `calls/s` (open loop).
+    pub unit: String,
+    /// The statistics (stage `turn`), with their sample count.
+    pub voice_to_voice: SummaryRow,
 }
 
 /// Rates of one run × profile.

@@ -1,7 +1,10 @@
 //! The terminal table printed at the end of `latlab run` and by `latlab report`.
 
 use crate::model::Report;
-use crate::text::{COMPARISON_HEADER, comparison_cells, estimate, ms, stage, table};
+use crate::text::{
+    COMPARISON_HEADER, LOAD_STAGE_HEADER, comparison_cells, estimate, load_stage_cells, ms, stage,
+    table,
+};
 
 /// Renders the summary (and comparison, when present) as plain text.
 pub fn render(report: &Report) -> String {
@@ -44,6 +47,11 @@ pub fn render(report: &Report) -> String {
         "max ms",
     ]);
     let mut out = table(&header, &rows, if multi { 3 } else { 2 });
+    if !report.load_stages.is_empty() {
+        out.push_str("\nvoice-to-voice by load stage\n");
+        let rows: Vec<Vec<String>> = report.load_stages.iter().map(load_stage_cells).collect();
+        out.push_str(&table(&LOAD_STAGE_HEADER, &rows, 3));
+    }
     if let Some(c) = &report.comparison {
         out.push_str(&format!("\nB = {} vs A = {}\n", c.b, c.a));
         let rows: Vec<Vec<String>> = c.rows.iter().map(comparison_cells).collect();

@@ -119,3 +119,32 @@ pub fn comparison_cells(r: &ComparisonRow) -> Vec<String> {
         percent(&r.relative),
     ]
 }
+
+/// Columns of the voice-to-voice-by-load-stage table.
+pub const LOAD_STAGE_HEADER: [&str; 9] = [
+    "profile",
+    "load stage",
+    "level",
+    "n",
+    "failed",
+    "p50 ms [95% CI]",
+    "p95 ms",
+    "p99 ms",
+    "max ms",
+];
+
+/// One row of the voice-to-voice-by-load-stage table.
+pub fn load_stage_cells(r: &crate::model::LoadStageRow) -> Vec<String> {
+    let v = &r.voice_to_voice;
+    vec![
+        v.profile.clone(),
+        r.load_stage.clone(),
+        format!("{} {}", r.target, r.unit),
+        v.count.to_string(),
+        v.errors.to_string(),
+        estimate(&v.p50),
+        estimate(&v.p95),
+        estimate(&v.p99),
+        ms(v.max),
+    ]
+}

@@ -53,6 +53,7 @@ fn report() -> Report {
             max: Some(1495.9),
         }],
         throughput: vec![],
+        load_stages: vec![],
         accuracy: vec![],
         plots: PlotData::default(),
         slowest_turns: vec![TurnDetail {
