@@ -22,6 +22,16 @@ fn value(v: Option<f64>) -> String {
 
 /// One line describing a check: value, bounds, samples.
 fn check_line(c: &Check) -> String {
+    if c.lower.is_none() && c.upper.is_none() && c.value.is_some() {
+        // A measured fact, not an estimate (the harness's own lag): no bounds to show.
+        return format!(
+            "{} = {} {} ({} samples)",
+            c.metric,
+            value(c.value),
+            c.unit,
+            c.samples
+        );
+    }
     format!(
         "{} = {} {} (one-sided {:.0} % bounds [{}, {}], {} samples)",
         c.metric,
@@ -275,9 +285,15 @@ pub fn text(report: &GateReport) -> String {
         } else {
             ""
         };
+        // A warn-only check that crossed its level is a warning, not a failure.
+        let label = if c.crit().is_none() && shown.verdict == Verdict::Fail {
+            "WARN"
+        } else {
+            shown.verdict.as_str()
+        };
         s.push_str(&format!(
             "{:<12} {} [{}/{}]: {}{warn}\n             {}\n",
-            shown.verdict.as_str(),
+            label,
             c.target,
             c.scenario,
             c.profile,
