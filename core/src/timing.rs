@@ -269,6 +269,14 @@ pub trait SpanSink: Send + Sync {
 
     /// Frame pacing: how late one audio frame left relative to its schedule.
     fn record_pacing(&self, _lag_ns: u64) {}
+
+    /// Frame pacing of several frames at once (the feeder hands over a call's lags in
+    /// batches, so frames do not contend for a sink's lock).
+    fn record_pacing_batch(&self, lags_ns: &[u64]) {
+        for &lag in lags_ns {
+            self.record_pacing(lag);
+        }
+    }
 }
 
 /// Signed difference `a − b` of two epoch timestamps.

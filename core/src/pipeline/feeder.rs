@@ -17,6 +17,9 @@ use crate::profile::Endpointing;
 use crate::stage::{Endpointer, SttSender, VadEvent};
 use crate::timing::SpanSink;
 
+/// Frames whose lags are handed to the sink at once.
+const PACING_BATCH: usize = 64;
+
 /// Feeds the call's audio; returns the largest pacing lag seen (ns).
 pub(super) async fn feed(
     epoch: Epoch,
@@ -35,6 +38,9 @@ pub(super) async fn feed(
         )
     });
     let mut max_lag = 0;
+    // Lags go to the sink in batches (at most one lock per second of audio per call), so the
+    // frames of many calls do not contend for the sink's lock.
+    let mut lags = Vec::with_capacity(PACING_BATCH);
     for k in 0..schedule.frame_count(samples.len()) {
         let due = schedule.frame_due_ns(k, samples.len());
         plan.pacer.sleep_until(epoch.instant_at(due)).await;
@@ -42,8 +48,13 @@ pub(super) async fn feed(
         let sent = epoch.elapsed_ns();
         let lag = sent.saturating_sub(due);
         max_lag = max_lag.max(lag);
-        sink.record_pacing(lag);
+        lags.push(lag);
+        if lags.len() == PACING_BATCH {
+            sink.record_pacing_batch(&lags);
+            lags.clear();
+        }
         if let Err(e) = sender.send_audio(frame).await {
+            sink.record_pacing_batch(&lags);
             let _ = events.send(CallEvent::FeederFailed(e));
             return max_lag;
         }
@@ -54,11 +65,13 @@ pub(super) async fn feed(
             let audio_ms = (k + 1) as f64 * f64::from(plan.frame_ms);
             let _ = events.send(CallEvent::VadEnd { at, audio_ms });
             if let Err(e) = sender.finalize().await {
+                sink.record_pacing_batch(&lags);
                 let _ = events.send(CallEvent::FeederFailed(e));
                 return max_lag;
             }
         }
     }
+    sink.record_pacing_batch(&lags);
     let _ = events.send(CallEvent::AudioDone);
     // Keep the stream alive (Deepgram closes idle streams after ~10 s) until the call is done.
     let mut close = close;

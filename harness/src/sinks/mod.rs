@@ -139,8 +139,14 @@ impl SpanSink for RunSink {
     }
 
     fn record_pacing(&self, lag_ns: u64) {
+        self.record_pacing_batch(&[lag_ns]);
+    }
+
+    fn record_pacing_batch(&self, lags_ns: &[u64]) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.pacing.saturating_record(lag_ns.max(1));
+        for &lag in lags_ns {
+            inner.pacing.saturating_record(lag.max(1));
+        }
     }
 }
 
