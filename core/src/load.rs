@@ -176,11 +176,6 @@ impl Shard {
     pub fn share(&self, total: usize) -> usize {
         total / self.count + usize::from(self.index < total % self.count)
     }
-
-    /// This shard's part of a rate or level that may be fractional.
-    pub fn share_f64(&self, total: f64) -> f64 {
-        total / self.count as f64
-    }
 }
 
 impl std::fmt::Display for Shard {

@@ -31,6 +31,8 @@ const ROLLING: Duration = Duration::from_secs(10);
 pub struct Counters {
     /// Calls in flight now.
     pub in_flight: AtomicUsize,
+    /// The most calls that were in flight at once.
+    pub max_in_flight: AtomicUsize,
     /// Calls started so far.
     pub started: AtomicU64,
     /// Open-loop arrivals dropped so far.

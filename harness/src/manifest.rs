@@ -149,6 +149,19 @@ pub struct Lag {
     pub max_ns: u64,
 }
 
+impl Pacing {
+    /// The statistics of a frame-lag histogram.
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Pacing {
+        let lag = Lag::of(h);
+        Pacing {
+            frames: lag.count,
+            p50_ns: lag.p50_ns,
+            p99_ns: lag.p99_ns,
+            max_ns: lag.max_ns,
+        }
+    }
+}
+
 impl Lag {
     /// The statistics of a lag histogram.
     pub fn of(h: &hdrhistogram::Histogram<u64>) -> Lag {

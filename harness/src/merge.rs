@@ -88,6 +88,13 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
         let (s, t1) = sinks::read_log::<Span>(&dir.join(SPANS_LOG))?;
         let (t, t2) = sinks::read_log::<TurnTimeline>(&dir.join(TURNS_LOG))?;
         torn += t1 + t2;
+        let log = dir.join(hdr::LATENCY_LOG);
+        if log.exists() {
+            latency.extend(hdr::read_log(&log)?);
+        } else {
+            // A killed shard not yet recovered: its histograms from its spans.
+            latency.extend(hdr::latency_intervals(&s));
+        }
         spans.extend(s.into_iter().map(|mut s| {
             s.run = run_id.clone();
             s
@@ -96,14 +103,6 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
             t.run = run_id.clone();
             t
         }));
-        let log = dir.join(hdr::LATENCY_LOG);
-        if log.exists() {
-            latency.extend(hdr::read_log(&log)?);
-        } else {
-            // A killed shard not yet recovered: its histograms from its spans.
-            let (s, _) = sinks::read_log::<Span>(&dir.join(SPANS_LOG))?;
-            latency.extend(hdr::latency_intervals(&s));
-        }
         let log = dir.join(hdr::SCHEDULING_LOG);
         if log.exists() {
             scheduling.extend(hdr::read_log(&log)?);
@@ -186,12 +185,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
         dropped_calls: sum(|c| c.dropped_calls),
         max_in_flight: sum(|c| c.max_in_flight),
     });
-    manifest.pacing = lag_of("frames").map(|h| Pacing {
-        frames: h.len(),
-        p50_ns: h.value_at_quantile(0.5),
-        p99_ns: h.value_at_quantile(0.99),
-        max_ns: h.max(),
-    });
+    manifest.pacing = lag_of("frames").map(Pacing::of);
     manifest.call_starts = lag_of("call_starts").map(Lag::of);
     manifest.emulator = None;
     manifest.telemetry = None;

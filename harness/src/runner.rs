@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, bail};
@@ -72,14 +72,10 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
     }
     let shard = opts.shard.unwrap_or(Shard::WHOLE);
     let plan = scenario.load_plan(dataset.calls.len(), opts.calls, opts.concurrency);
+    let windows = load::windows(&plan.stages);
     // Open loop: one arrival plan, the same for every profile (paired) and every shard.
     let arrivals = match plan.model {
-        LoadModel::Open => load::arrivals(
-            plan.arrival,
-            &load::windows(&plan.stages),
-            plan.max_calls,
-            seed,
-        ),
+        LoadModel::Open => load::arrivals(plan.arrival, &windows, plan.max_calls, seed),
         LoadModel::Closed => Vec::new(),
     };
     let concurrency = match plan.model {
@@ -237,7 +233,6 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
             None
         }
     };
-    let windows = load::windows(&plan.stages);
     let driver = Driver {
         epoch,
         pacer: pacer.clone(),
@@ -250,7 +245,6 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         sink: Arc::clone(&sink),
         progress: progress.clone(),
         counters: Arc::clone(&counters),
-        max_in_flight: Arc::new(AtomicUsize::new(0)),
     };
     let mut calls_run = 0;
     let mut dropped = 0;
@@ -312,12 +306,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         manifest.emulator = serde_json::to_value(emulator.stats()).ok();
         emulator.shutdown().await;
     }
-    let pacing = Pacing {
-        frames: pacing.len(),
-        p50_ns: pacing.value_at_quantile(0.5),
-        p99_ns: pacing.value_at_quantile(0.99),
-        max_ns: pacing.max(),
-    };
+    let pacing = Pacing::of(&pacing);
     if pacing.p99_ns > 1_000_000 {
         manifest.notes.push(format!(
             "WARNING: p99 frame pacing lag was {:.2} ms (> 1 ms): the harness fell behind its schedule, so latencies partly describe the load generator",
@@ -361,7 +350,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         failed_turns: turns.iter().filter(|t| t.outcome != Outcome::Ok).count(),
         spans: spans.len(),
         dropped_calls: dropped,
-        max_in_flight: driver.max_in_flight.load(Ordering::SeqCst),
+        max_in_flight: counters.max_in_flight.load(Ordering::SeqCst),
     });
     manifest.pacing = Some(pacing);
     manifest.call_starts = Some(call_starts);
@@ -432,7 +421,6 @@ struct Driver {
     sink: Arc<RunSink>,
     progress: ProgressBar,
     counters: Arc<Counters>,
-    max_in_flight: Arc<AtomicUsize>,
 }
 
 type Calls = tokio::task::JoinSet<latlab_core::pipeline::CallReport>;
@@ -512,7 +500,7 @@ impl Driver {
         let counters = Arc::clone(&self.counters);
         counters.started.fetch_add(1, Ordering::Relaxed);
         let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        counters.max_in_flight.fetch_max(now, Ordering::SeqCst);
         tasks.spawn(async move {
             let report = run_call(epoch, plan, backends, sink).await;
             counters.in_flight.fetch_sub(1, Ordering::SeqCst);

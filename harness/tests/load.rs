@@ -18,6 +18,32 @@ fn turns(dir: &Path) -> Vec<TurnTimeline> {
         .collect()
 }
 
+/// `latlab run SCENARIO --out OUT` at 10x, quiet, without a report, then `extra`.
+fn fast_run(scenario: &Path, out: &Path, extra: &[&str]) -> std::process::Command {
+    let mut command = common::latlab();
+    command
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--speed", "10", "-q", "--no-report"])
+        .args(extra);
+    command
+}
+
+/// Runs `fast_run` expecting success; returns its output.
+fn fast_run_ok(scenario: &Path, out: &Path) -> std::process::Output {
+    let output = fast_run(scenario, out, &[]).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 /// Total count per tag of a results folder's latency.hlog (all windows together).
 fn histogram_counts(dir: &Path) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
@@ -31,27 +57,15 @@ fn histogram_counts(dir: &Path) -> BTreeMap<String, u64> {
 fn three_shards_merged_equal_the_whole_run() {
     let tmp = tempfile::tempdir().unwrap();
     let path = scenario(tmp.path(), "[profiles.p]\nendpointing_ms = 300", 7, "");
-    let path = path.to_str().unwrap();
     let dir = |name: &str| tmp.path().join(name);
-    // The whole run and its three shards, side by side.
+    // The whole run and its three shards, one after another.
     let children: Vec<_> = ["whole", "s0", "s1", "s2"]
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let mut args = vec![
-                "run".to_string(),
-                path.to_string(),
-                "--out".into(),
-                dir(name).display().to_string(),
-                "--speed".into(),
-                "10".into(),
-                "-q".into(),
-                "--no-report".into(),
-            ];
-            if i > 0 {
-                args.extend(["--shard".into(), format!("{}/3", i - 1)]);
-            }
-            common::latlab().args(&args).output().unwrap()
+            let shard = format!("{}/3", i.saturating_sub(1));
+            let extra: &[&str] = if i > 0 { &["--shard", &shard] } else { &[] };
+            fast_run(&path, &dir(name), extra).output().unwrap()
         })
         .collect();
     for out in &children {
@@ -149,16 +163,7 @@ max_in_flight = 2
 "#;
     let path = scenario(tmp.path(), "[profiles.p]\nendpointing_ms = 300", 8, load);
     let out_dir = tmp.path().join("out");
-    let out = run_ok(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--speed",
-        "10",
-        "-q",
-        "--no-report",
-    ]);
+    let out = fast_run_ok(&path, &out_dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
     // 8 arrivals 5 ms apart (20 per second at 10x), each call lasting over a second: the
     // first two start, the other six find two in flight and are dropped, not delayed.
@@ -197,16 +202,7 @@ stages = [
 "#;
     let path = scenario(tmp.path(), "[profiles.p]\nendpointing_ms = 300", 5, load);
     let out_dir = tmp.path().join("out");
-    run_ok(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--speed",
-        "10",
-        "-q",
-        "--no-report",
-    ]);
+    fast_run_ok(&path, &out_dir);
     let m = read_json(&out_dir.join("manifest.json"));
     assert_eq!(m["counts"]["calls"], 5);
     assert_eq!(m["counts"]["max_in_flight"], 3);
