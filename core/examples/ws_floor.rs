@@ -88,7 +88,7 @@ async fn send(
                         break;
                     }
                     n += 1;
-                    if n % 32 == 0 {
+                    if n.is_multiple_of(32) {
                         tokio::task::yield_now().await;
                     }
                 }
