@@ -7,12 +7,18 @@ Requirements
 * Python >= 3.11 with numpy (``pip install numpy``); ``jsonschema`` is optional
   (``pip install jsonschema``) and, when present, every manifest line is
   validated against docs/schemas/dataset-manifest.schema.json.
+* For call-11 and call-12 (spoken by the Piper neural voice en_US-joe-medium):
+  ``onnxruntime`` (``pip install onnxruntime==1.31.1``, the release latlab's
+  models folder pins) and the voice itself in models/piper/
+  (``python3 models/fetch.py piper-joe``), checked against models/lock.toml.
 * Debian packages (see datasets/install_smoke_deps.sh):
     espeak-ng   - formant TTS, several English voices/variants
     flite       - diphone/cluster TTS (voices slt, rms, awb, kal16)
     sox         - resampling, 8 kHz mu-law telephone round trip, soxi checks
     asterisk-core-sounds-en-wav - REAL recorded English prompts (Allison
                   Smith, CC-BY-SA-3.0); used for call-09 and call-10
+    (espeak-ng also phonemizes the Piper calls' text, as latlab's Piper
+    backend does: core/src/backends/local/piper.rs)
 
 Usage
 -----
@@ -24,7 +30,8 @@ What it does, per call
 1. Synthesize (or splice recorded prompts for) each user turn, resample to
    16 kHz, trim the synthesizer's own leading/trailing silence, level it.
 2. Lay the turns out on a timeline: 0.3-0.8 s lead-in, 2.5-4.5 s gaps (time
-   for the agent to answer), >= 2.5 s tail; the whole call stays <= 14 s.
+   for the agent to answer), >= 2.5 s tail; the whole call stays <= 14 s
+   (<= 10 s for the Piper calls, which keeps the set under 5 MB).
 3. Add pink noise over the whole call at the call's target SNR.
 4. For "telephone" calls, round-trip through 8 kHz mu-law with sox
    (300-3400 Hz band-pass, 8 kHz, mu-law encode, decode, back to 16 kHz).
@@ -33,18 +40,24 @@ What it does, per call
    (the synthesis plan is only used to check the detector), and fail loudly
    if the detector does not find exactly the planned turns.
 
-Everything random comes from a seeded numpy Generator, so re-running yields
-the same manifest and (given the same tool versions) the same audio.
+Everything random comes from a seeded numpy Generator (and, for the Piper
+voice's own noise, ONNX Runtime's seeded generator on one thread), so
+re-running yields the same manifest and (given the same tool versions) the
+same audio.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
+import unicodedata
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +85,10 @@ ASTERISK_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 ALLISON_VOICE = "recorded: Allison Smith (Debian asterisk-core-sounds-en-wav)"
 
 REPO = Path(__file__).resolve().parent.parent
+MODELS_DIR = REPO / "models"
+PIPER_MODEL = "piper-joe"             # [[model]] name in models/lock.toml
+PIPER_VOICES = {"en_US-joe-medium": PIPER_MODEL}
+PIPER_CALL_S = 10.0                   # the Piper calls are shorter: 5 MB budget
 SCHEMA_PATH = REPO / "docs" / "schemas" / "dataset-manifest.schema.json"
 
 
@@ -85,12 +102,13 @@ class Turn:
 @dataclass
 class Call:
     id: str
-    engine: str               # "espeak-ng", "flite" or "recorded"
+    engine: str               # "espeak-ng", "flite", "recorded" or "piper"
     voice: str                # engine voice name
     band: str                 # "wideband" or "telephone"
     snr_db: int               # target SNR of speech vs. added noise
     turns: list[Turn]
     speed: int = 165          # espeak-ng words per minute
+    max_s: float = MAX_CALL_S  # longest the call may be
 
 
 # --------------------------------------------------------------------------
@@ -182,6 +200,20 @@ CALLS: list[Call] = [
               "digits/2.wav"]),
         Turn("Goodbye.", "Goodbye, and thanks for calling.", ["goodbye.wav"]),
     ]),
+    # A neural voice (Piper, VITS): natural enough for a small Whisper to
+    # transcribe, unlike espeak-ng's formant voices. Shorter calls (10 s).
+    Call("call-11", "piper", "en_US-joe-medium", "wideband", 26, [
+        Turn("Hi, can I book a table for two tonight?",
+             "Of course. What time would you like to come in?"),
+        Turn("Eight o'clock would be great.",
+             "Done. Your table for two is booked for 8 p.m. tonight. See you then!"),
+    ], max_s=PIPER_CALL_S),
+    Call("call-12", "piper", "en_US-joe-medium", "telephone", 22, [
+        Turn("I would like a taxi to the station.",
+             "Sure. Where should the driver pick you up?"),
+        Turn("From the library on Main Street.",
+             "Got it. A car will be at the library on Main Street in 5 minutes."),
+    ], max_s=PIPER_CALL_S),
 ]
 
 
@@ -290,7 +322,183 @@ def synth_turn(call: Call, turn: Turn, tmp: Path, tag: str,
                 parts.append(np.zeros(int(RATE * rng.uniform(0.02, 0.06))))
             parts.append(trim(to_16k(src, tmp / f"{tag}-{i}.wav")))
         return np.concatenate(parts)
+    if call.engine == "piper":
+        voice = PiperVoice.load(call.voice)
+        write_wav_rate(raw, voice.synthesize(turn.text, seed=turn_seed(tag)),
+                       voice.sample_rate)
+        return trim(to_16k(raw, tmp / f"{tag}-16k.wav"))
     raise ValueError(call.engine)
+
+
+# --------------------------------------------------------------------------
+# Piper (neural TTS): the same phonemization as latlab's Piper backend
+# (core/src/backends/local/piper.rs), which follows Piper's own.
+# --------------------------------------------------------------------------
+CLAUSE_PUNCT = ".,!?:;"
+CLOSERS = "\"')]}\u201d\u2019"
+
+
+def clause_breaks(text: str) -> list[tuple[str | None, bool]]:
+    """Where espeak-ng ends the clauses of `text`: (punctuation, ends sentence).
+
+    At . , ! ? : ; followed by white space (closing quotes/brackets between)
+    or the end; the first mark of a run is the clause's punctuation; not at a
+    "." before a lower-case word ("7 p.m. on"); an ellipsis ends a clause
+    without punctuation; trailing text is a final clause without any.
+    """
+    n, i, content, out = len(text), 0, False, []
+    while i < n:
+        c = text[i]
+        if c not in CLAUSE_PUNCT:
+            content |= not c.isspace()
+            i += 1
+            continue
+        start = i
+        while i < n and text[i] in CLAUSE_PUNCT:
+            i += 1
+        run = text[start:i]
+        j = i
+        while j < n and text[j] in CLOSERS:
+            j += 1
+        rest = text[j:].lstrip()
+        if rest and not text[j].isspace():
+            content = True          # "2,340", "2.5", "e.g": not a break
+            continue
+        if len(run) >= 3 and set(run) == {"."}:
+            brk = (None, False)
+        elif run[0] == "." and rest and rest[0].islower():
+            continue
+        else:
+            brk = (run[0], run[0] in ".!?")
+        if content:
+            out.append(brk)
+            content = False
+        i = j
+    if content:
+        out.append((None, True))
+    return out
+
+
+def piper_phonemes(text: str, espeak_voice: str) -> list[list[str]]:
+    """Piper's phonemes of `text`, one list per sentence: espeak-ng's IPA per
+    clause (one output line each), the clause's punctuation kept (plus a
+    space after , : ; or a bare clause end), one code point per phoneme."""
+    text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+    lines = [ln.strip() for ln in
+             run(["espeak-ng", "-q", "-v", espeak_voice, "--ipa", "--", text]).split("\n")]
+    lines = [ln for ln in lines if ln]
+    breaks = clause_breaks(text)
+    if len(lines) == len(breaks):
+        clauses = list(zip(lines, breaks))
+    else:  # espeak-ng split differently: one clause ending as the text ends
+        clauses = [(" ".join(lines), (breaks[-1][0] if breaks else None, True))]
+    sentences, cur = [], []
+    for line, (punct, end) in clauses:
+        cur.extend(re.sub(r"\([^)]+\)", "", line))   # language-switch flags
+        if punct:
+            cur.append(punct)
+        if not end:
+            cur.append(" ")
+        else:
+            while cur and cur[-1] == " ":
+                cur.pop()
+            if cur:
+                sentences.append(cur)
+            cur = []
+    while cur and cur[-1] == " ":
+        cur.pop()
+    if cur:
+        sentences.append(cur)
+    return sentences
+
+
+def turn_seed(tag: str) -> int:
+    """A seed for the voice's own noise, from SEED and the turn's tag."""
+    return int.from_bytes(hashlib.sha256(f"{SEED}:{tag}".encode()).digest()[:4], "little")
+
+
+def write_wav_rate(path: Path, pcm: np.ndarray, rate: int) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.astype("<i2").tobytes())
+
+
+class PiperVoice:
+    """A Piper voice from models/, checked against models/lock.toml."""
+
+    _loaded: dict[str, "PiperVoice"] = {}
+
+    def __init__(self, name: str) -> None:
+        model = PIPER_VOICES.get(name) or die(f"unknown Piper voice {name}")
+        try:
+            lock = tomllib.loads((MODELS_DIR / "lock.toml").read_text())
+        except OSError as e:
+            die(f"cannot read models/lock.toml: {e}")
+        pins = next((m["files"] for m in lock["model"] if m["name"] == model), None)
+        if pins is None:
+            die(f"models/lock.toml has no model {model}")
+        self.onnx = MODELS_DIR / f"piper/{name}.onnx"
+        for path in (self.onnx, self.onnx.with_suffix(".onnx.json")):
+            rel = path.relative_to(MODELS_DIR).as_posix()
+            if not path.is_file():
+                die(f"missing {path}; fetch it with: python3 models/fetch.py {model}")
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if pins.get(rel) not in (digest, "PENDING"):
+                die(f"{path} is not the pinned file (sha256 {digest}); "
+                    f"fetch it again with: python3 models/fetch.py {model}")
+        config = json.loads(self.onnx.with_suffix(".onnx.json").read_text())
+        self.sample_rate = int(config["audio"]["sample_rate"])
+        self.espeak_voice = config["espeak"]["voice"]
+        self.id_map = config["phoneme_id_map"]
+        inf = config.get("inference", {})
+        # [noise_scale, length_scale, noise_w], the order of the model's input
+        self.scales = np.array([inf.get("noise_scale", 0.667), inf.get("length_scale", 1.0),
+                                inf.get("noise_w", 0.8)], dtype=np.float32)
+
+    @classmethod
+    def load(cls, name: str) -> "PiperVoice":
+        if name not in cls._loaded:
+            cls._loaded[name] = cls(name)
+        return cls._loaded[name]
+
+    def ids(self, phonemes: list[str]) -> list[int]:
+        """^ _ p1 _ p2 _ ... $ ; phonemes the voice lacks are skipped."""
+        pad = self.id_map["_"]
+        ids = [*self.id_map["^"], *pad]
+        for p in phonemes:
+            if p in self.id_map:
+                ids += [*self.id_map[p], *pad]
+        return ids + self.id_map["$"]
+
+    def synthesize(self, text: str, seed: int) -> np.ndarray:
+        """16-bit PCM at the voice's rate, each sentence peak-normalized (as
+        Piper does). A fresh one-thread session after seeding ONNX Runtime
+        makes the voice's noise repeatable."""
+        try:
+            import onnxruntime
+        except ImportError:
+            die("onnxruntime not installed; pip install onnxruntime==1.31.1")
+        onnxruntime.set_seed(seed)
+        opts = onnxruntime.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(str(self.onnx), opts,
+                                               providers=["CPUExecutionProvider"])
+        parts = []
+        for phonemes in piper_phonemes(text, self.espeak_voice):
+            ids = np.array([self.ids(phonemes)], dtype=np.int64)
+            audio = session.run(None, {
+                "input": ids,
+                "input_lengths": np.array([ids.shape[1]], dtype=np.int64),
+                "scales": self.scales,
+            })[0].reshape(-1)
+            gain = 32767.0 / max(0.01, float(np.max(np.abs(audio))))
+            parts.append(np.clip(audio * gain, -32767, 32767).astype(np.int16))
+        if not parts:
+            die(f"Piper: nothing to say in {text!r}")
+        return np.concatenate(parts)
 
 
 def telephone(x: np.ndarray, tmp: Path, tag: str) -> np.ndarray:
@@ -375,9 +583,9 @@ def build_call(idx: int, call: Call, out_dir: Path, tmp: Path) -> tuple[dict, di
     tail = rng.uniform(*TAIL_S)
     gaps = rng.uniform(*GAP_S, size=len(clips) - 1)
     speech = sum(len(c) for c in clips) / RATE
-    budget = MAX_CALL_S - lead - tail - speech
+    budget = call.max_s - lead - tail - speech
     if budget < GAP_S[0] * len(gaps):
-        die(f"{call.id}: turns too long ({speech:.2f} s of speech) for {MAX_CALL_S} s")
+        die(f"{call.id}: turns too long ({speech:.2f} s of speech) for {call.max_s} s")
     if gaps.sum() > budget:
         # Shrink only the part above the minimum gap, proportionally.
         extra = gaps - GAP_S[0]

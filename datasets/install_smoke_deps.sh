@@ -13,3 +13,7 @@ apt-get install -y --no-install-recommends \
 # Fall back to Debian's packages where pip refuses (externally managed Python).
 python3 -m pip install numpy jsonschema \
     || apt-get install -y --no-install-recommends python3-numpy python3-jsonschema
+# onnxruntime runs the Piper voice of call-11 and call-12 (the release latlab's
+# models folder pins); the voice itself: python3 models/fetch.py piper-joe
+python3 -m pip install onnxruntime==1.31.1 \
+    || python3 -m pip install --break-system-packages onnxruntime==1.31.1

@@ -21,3 +21,4 @@ pub mod schedule;
 pub mod stage;
 pub mod text;
 pub mod timing;
+pub mod wer;

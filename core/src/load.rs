@@ -82,13 +82,18 @@ pub fn windows(stages: &[Stage]) -> Vec<StageWindow> {
         .collect()
 }
 
+/// The index of the stage holding `t_ns` (ns from the load start), or `None` after the last
+/// stage ends.
+pub fn window_at(windows: &[StageWindow], t_ns: u64) -> Option<usize> {
+    windows
+        .iter()
+        .position(|w| w.start_ns <= t_ns && t_ns < w.end_ns)
+}
+
 /// The closed-loop level (calls in flight) at `t_ns`: the stage holding it, or `None` after
 /// the last stage ends.
 pub fn closed_target_at(windows: &[StageWindow], t_ns: u64) -> Option<usize> {
-    windows
-        .iter()
-        .find(|w| w.start_ns <= t_ns && t_ns < w.end_ns)
-        .map(|w| w.target.max(0.0).round() as usize)
+    window_at(windows, t_ns).map(|i| windows[i].target.max(0.0).round() as usize)
 }
 
 /// Open-loop arrival times (ns from the load start, ascending): each stage's arrivals at its

@@ -56,6 +56,43 @@ pub struct Profile {
     /// Stream the LLM's reply (else wait for the whole completion).
     #[serde(default = "yes")]
     pub llm_streaming: bool,
+    /// Speech probability at which a model VAD (Silero) declares speech (default 0.5);
+    /// the energy VAD has no such knob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vad_threshold: Option<f32>,
+    /// Local models' knobs for this profile (model size, threads, beam size), applied over
+    /// the scenario's local backends; cloud backends ignore them.
+    #[serde(default, skip_serializing_if = "LocalKnobs::is_empty")]
+    pub local: LocalKnobs,
+}
+
+/// Per-profile settings of local models, so profiles can compare model sizes, thread counts
+/// and decoding settings on one scenario.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalKnobs {
+    /// Whisper model (`tiny.en`, `base`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stt_model: Option<String>,
+    /// Whisper threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stt_threads: Option<usize>,
+    /// Whisper beam size (1 = greedy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beam_size: Option<u32>,
+    /// LLM threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_threads: Option<usize>,
+    /// TTS threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tts_threads: Option<usize>,
+}
+
+impl LocalKnobs {
+    /// True when the profile sets none.
+    pub fn is_empty(&self) -> bool {
+        *self == LocalKnobs::default()
+    }
 }
 
 fn default_endpointing() -> Endpointing {
@@ -81,6 +118,8 @@ impl Profile {
             tts_streaming: true,
             connection_reuse: true,
             llm_streaming: true,
+            vad_threshold: None,
+            local: LocalKnobs::default(),
         }
     }
 }

@@ -186,3 +186,12 @@ pub trait Endpointer: Send {
     /// Looks at the next frame; reports a start or end of speech when one is decided.
     fn push(&mut self, frame: &[i16]) -> Option<VadEvent>;
 }
+
+/// Makes each call's [`Endpointer`]; one per run, shared by every call (it may hold a model).
+pub trait EndpointerFactory: Send + Sync {
+    /// The endpointer's name in results.
+    fn name(&self) -> &str;
+    /// A fresh endpointer for one call, for frames of `frame_ms`, with the profile's
+    /// `endpointing_ms` of silence and its `vad_threshold`.
+    fn endpointer(&self, frame_ms: u32, profile: &crate::profile::Profile) -> Box<dyn Endpointer>;
+}

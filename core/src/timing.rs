@@ -100,6 +100,8 @@ pub enum ErrorKind {
     Inaudible,
     /// The stage's task ended abnormally before finishing.
     Cancelled,
+    /// A local model failed to run (inference error, bad input to the model).
+    Inference,
 }
 
 impl ErrorKind {
@@ -116,6 +118,7 @@ impl ErrorKind {
             ErrorKind::NoSpeechEnd => "no_speech_end",
             ErrorKind::Inaudible => "inaudible",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Inference => "inference",
         }
     }
 }

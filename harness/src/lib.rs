@@ -5,11 +5,13 @@
 //! [`summary`] prints the end-of-run table; [`manifest`] records what the run stood on.
 #![forbid(unsafe_code)]
 
+pub mod backends;
 pub mod cli;
 pub mod gate;
 pub mod live;
 pub mod manifest;
 pub mod merge;
+pub mod models;
 pub mod recover;
 pub mod report;
 pub mod runner;

@@ -7,11 +7,11 @@ use anyhow::Context;
 use clap::Parser;
 use latlab_analysis::Side;
 use latlab_core::timing::Span;
-use latlab_harness::cli::{BaselineCommand, Cli, Command, ExportFormat};
+use latlab_harness::cli::{BaselineCommand, Cli, Command, ExportFormat, ModelsCommand};
 use latlab_harness::gate;
 use latlab_harness::runner::{self, RunOptions};
 use latlab_harness::scenario::Scenario;
-use latlab_harness::{manifest, merge, recover, report, sinks, summary};
+use latlab_harness::{manifest, merge, models, recover, report, sinks, summary};
 use latlab_report::terminal;
 
 /// mimalloc keeps freed pages for reuse; with the system allocator, reading 10 M spans a chunk
@@ -40,27 +40,65 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     match cli.command {
         Command::Run(args) => {
-            let scenario = Scenario::load(&args.scenario)?;
-            let result = rt.block_on(runner::run(&scenario, &RunOptions::from(&args)))?;
-            drop(rt);
-            let analysed = match latlab_analysis::analyze(std::slice::from_ref(&result.dir)) {
-                Ok(model) => {
-                    print!("{}", terminal::render(&model));
-                    if !args.no_report {
-                        let written = report::write(&model, &result.dir.join("report.html"))?;
-                        println!("report: {}", written.html.display());
+            if args.out.is_some() && args.scenarios.len() > 1 {
+                anyhow::bail!("--out takes one scenario; a suite writes one folder per scenario");
+            }
+            // Load every scenario first: a typo in the third fails before the first runs.
+            let scenarios = args
+                .scenarios
+                .iter()
+                .map(|p| Scenario::load(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let models = latlab_core::backends::local::Models::locate();
+            if !args.no_fetch {
+                for scenario in &scenarios {
+                    models::ensure(scenario, &models)?;
+                }
+            }
+            let mut dirs = Vec::new();
+            for scenario in &scenarios {
+                let result = rt.block_on(runner::run(scenario, &RunOptions::from(&args)))?;
+                let analysed = match latlab_analysis::analyze(std::slice::from_ref(&result.dir)) {
+                    Ok(model) => {
+                        print!("{}", terminal::render(&model));
+                        if !args.no_report {
+                            let written = report::write(&model, &result.dir.join("report.html"))?;
+                            println!("report: {}", written.html.display());
+                        }
+                        true
                     }
-                    true
-                }
-                Err(e) => {
-                    eprintln!("latlab: warning: analysis failed ({e}); the exact summary follows");
-                    print_logged_summary(&result.dir)?;
-                    false
-                }
-            };
-            print_facts(&result.manifest, !analysed);
-            println!("results: {}", result.dir.display());
+                    Err(e) => {
+                        eprintln!(
+                            "latlab: warning: analysis failed ({e}); the exact summary follows"
+                        );
+                        print_logged_summary(&result.dir)?;
+                        false
+                    }
+                };
+                print_facts(&result.manifest, !analysed);
+                println!("results: {}", result.dir.display());
+                dirs.push(result.dir);
+            }
+            drop(rt);
+            // A suite: one report over every scenario's results, in the first one's folder.
+            if dirs.len() > 1 && !args.no_report {
+                let model = latlab_analysis::analyze(&dirs)?;
+                let written = report::write(&model, &dirs[0].join("suite.html"))?;
+                println!("suite report: {}", written.html.display());
+            }
             Ok(())
+        }
+        Command::Models { command } => {
+            let models = latlab_core::backends::local::Models::locate();
+            match command {
+                ModelsCommand::Fetch { names } => models::fetch_script(&models, &names),
+                ModelsCommand::List => models::fetch_script(&models, &["--list".to_string()]),
+                ModelsCommand::Check { names } => {
+                    let mut args = vec!["--check".to_string()];
+                    args.extend(names);
+                    models::fetch_script(&models, &args)
+                }
+            }
         }
         Command::Report { dirs, out } => {
             let model = latlab_analysis::analyze(&dirs)?;
@@ -194,6 +232,17 @@ fn print_facts(m: &manifest::RunManifest, notes: bool) {
                 c.dropped_calls
             );
         }
+    }
+    for l in &m.model_loads {
+        let note = l
+            .note
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        println!(
+            "model load: {} {} on {} in {:.0} ms{note}",
+            l.stage, l.model, l.device, l.load_ms
+        );
     }
     if notes {
         for note in &m.notes {

@@ -48,6 +48,15 @@ pub struct RunManifest {
     pub profiles: Vec<latlab_core::profile::Profile>,
     /// Backends, without keys: kind, base URL, model.
     pub backends: serde_json::Value,
+    /// Local models loaded before the run began, and how long each took.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_loads: Vec<crate::backends::ModelLoad>,
+    /// Each call's voice (the dataset manifest's `meta.voice`), for accuracy per voice.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub call_voices: std::collections::BTreeMap<String, String>,
+    /// Warm-up turns run before each profile's calls (`warmup_turns`), not in the results.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warmup: Vec<crate::backends::WarmUp>,
     /// Host facts.
     pub host: Host,
     /// Counts, when finished.

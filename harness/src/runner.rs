@@ -9,10 +9,7 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use latlab_core::backends::deepgram::DeepgramStt;
-use latlab_core::backends::elevenlabs::ElevenLabsTts;
-use latlab_core::backends::openai::OpenAiLlm;
-use latlab_core::backends::{ApiKey, Timeouts};
+use latlab_core::backends::Timeouts;
 use latlab_core::clock::{Epoch, Pacer};
 use latlab_core::dataset::{Call, Dataset};
 use latlab_core::load::{self, Shard, StageWindow};
@@ -22,9 +19,10 @@ use latlab_core::timing::{Outcome, Span, TurnTimeline};
 use latlab_emulator::Emulator;
 use tokio::sync::mpsc;
 
+use crate::backends::BackendSet;
 use crate::live::{self, Counters, Live, Metrics};
 use crate::manifest::{self, Counts, Fingerprint, Lag, LoadFacts, Pacing, RunManifest};
-use crate::scenario::{EMULATOR, LlmBackend, LoadModel, Scenario, SttBackend, TtsBackend};
+use crate::scenario::{LoadModel, Scenario};
 use crate::sinks::{self, RunSink, hdr};
 use crate::telemetry::Telemetry;
 
@@ -52,6 +50,10 @@ pub struct RunOptions {
     /// Serve Prometheus metrics here while running.
     pub metrics_addr: Option<std::net::SocketAddr>,
 }
+
+/// Local models' own cost records (per inference, generation, VAD chunk) with exact
+/// percentiles, written when the run used any local model.
+pub const LOCAL_STATS: &str = "local_stats.json";
 
 /// What a finished run produced.
 pub struct RunResult {
@@ -123,7 +125,13 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         None
     };
     let timeouts = spec.limits.timeouts();
-    let (backends, backends_fact) = build_backends(scenario, emulator.as_ref(), timeouts)?;
+    let mut backend_set = BackendSet::new(scenario, emulator.as_ref(), timeouts)?;
+    // Local models load now, before the clock starts: their load time is a fact of the run
+    // (manifest `model_loads`), never part of a turn.
+    let mut profile_backends = Vec::with_capacity(profiles.len());
+    for profile in &profiles {
+        profile_backends.push(backend_set.for_profile(scenario, profile)?);
+    }
 
     let dir = results_dir(opts, &spec.name)?;
     let run_id = dir
@@ -157,7 +165,19 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         calls_per_profile,
         concurrency,
         profiles: profiles.clone(),
-        backends: backends_fact,
+        backends: backend_set.fact.clone(),
+        model_loads: backend_set.loads.clone(),
+        warmup: Vec::new(),
+        // The emulator answers with the reference itself: accuracy per voice would say nothing.
+        call_voices: if scenario.spec.backends.stt_is_emulated() {
+            Default::default()
+        } else {
+            dataset
+                .calls
+                .iter()
+                .filter_map(|c| Some((c.id.clone(), c.meta.get("voice")?.as_str()?.to_string())))
+                .collect()
+        },
         host: manifest::host(),
         counts: None,
         pacing: None,
@@ -249,7 +269,21 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
     let mut calls_run = 0;
     let mut dropped = 0;
     let mut cut_off = 0;
-    for profile in &profiles {
+    for (profile, backends) in profiles.iter().zip(profile_backends) {
+        if spec.warmup_turns > 0
+            && let (Some(call), Some(audio)) = (calls.first(), samples.first())
+        {
+            let warm =
+                crate::backends::warm_up(&backends, profile, call, audio, spec.warmup_turns).await;
+            for w in &warm {
+                if let Some(e) = &w.error {
+                    manifest
+                        .notes
+                        .push(format!("warm-up of profile {} failed: {e}", profile.name));
+                }
+            }
+            manifest.warmup.extend(warm);
+        }
         let launcher = Launcher {
             run: run_id.clone(),
             scenario: spec.name.clone(),
@@ -259,7 +293,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
             frame_ms: spec.frame_ms,
             transcript_timeout_ms: spec.limits.transcript_timeout_ms,
             timeouts,
-            backends: backends.clone(),
+            backends,
         };
         let done = match plan.model {
             LoadModel::Closed => {
@@ -295,6 +329,12 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
     let (mut spans, mut turns, pacing) = (recorded.spans, recorded.turns, recorded.pacing);
     sort_results(&mut spans, &mut turns);
     sinks::write_tables(&dir, &spans, &turns)?;
+    let local = backend_set.local_stats();
+    if local.as_object().is_some_and(|o| !o.is_empty()) {
+        let path = dir.join(LOCAL_STATS);
+        std::fs::write(&path, serde_json::to_vec_pretty(&local)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     hdr::write_lag_log(
         &dir.join(hdr::SCHEDULING_LOG),
         &pacing,
@@ -679,70 +719,4 @@ fn results_dir(opts: &RunOptions, name: &str) -> anyhow::Result<PathBuf> {
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
-}
-
-/// The key for a backend: the emulator's configured key on loopback, else the environment's.
-fn key_for(
-    base_url: &str,
-    env: &str,
-    emulator_key: &Option<String>,
-) -> anyhow::Result<Option<ApiKey>> {
-    if base_url == EMULATOR {
-        return Ok(emulator_key.clone().map(ApiKey::new));
-    }
-    let key = ApiKey::from_env(env);
-    let local = ["://127.0.0.1", "://localhost", "://[::1]"]
-        .iter()
-        .any(|h| base_url.contains(h));
-    if key.is_none() && !local {
-        bail!("backend {base_url} needs an API key: set the environment variable {env}");
-    }
-    Ok(key)
-}
-
-fn build_backends(
-    scenario: &Scenario,
-    emulator: Option<&Emulator>,
-    timeouts: Timeouts,
-) -> anyhow::Result<(Backends, serde_json::Value)> {
-    let b = &scenario.spec.backends;
-    let emu = scenario.spec.emulator.clone().unwrap_or_default();
-    let resolve = |url: &str, pick: fn(&Emulator) -> String| -> String {
-        match (url, emulator) {
-            (EMULATOR, Some(e)) => pick(e),
-            _ => url.to_string(),
-        }
-    };
-    let SttBackend::Deepgram(stt) = &b.stt;
-    let LlmBackend::Openai(llm) = &b.llm;
-    let TtsBackend::Elevenlabs(tts) = &b.tts;
-    let stt_key = key_for(&stt.base_url, &stt.api_key_env, &emu.stt.api_key)?;
-    let llm_key = key_for(&llm.base_url, &llm.api_key_env, &emu.llm.api_key)?;
-    let tts_key = key_for(&tts.base_url, &tts.api_key_env, &emu.tts.api_key)?;
-    let mut stt = stt.clone();
-    stt.base_url = resolve(&stt.base_url, Emulator::stt_url);
-    let mut llm = llm.clone();
-    llm.base_url = resolve(&llm.base_url, Emulator::llm_url);
-    let mut tts = tts.clone();
-    tts.base_url = resolve(&tts.base_url, Emulator::tts_url);
-    let fact = serde_json::json!({
-        "emulated": scenario.uses_emulator(),
-        "stt": {"kind": "deepgram", "base_url": stt.base_url, "model": stt.model},
-        "llm": {"kind": "openai", "base_url": llm.base_url, "model": llm.model},
-        "tts": {"kind": "elevenlabs", "base_url": tts.base_url, "model": tts.model, "voice_id": tts.voice_id, "output_format": tts.output_format},
-    });
-    let system_prompt = llm.system_prompt.clone();
-    let backends = Backends {
-        stt: Arc::new(DeepgramStt::new(stt, stt_key, timeouts)),
-        llm: Arc::new(
-            OpenAiLlm::new(llm, llm_key, timeouts)
-                .map_err(|e| anyhow::anyhow!("LLM backend: {e}"))?,
-        ),
-        tts: Arc::new(
-            ElevenLabsTts::new(tts, tts_key, timeouts)
-                .map_err(|e| anyhow::anyhow!("TTS backend: {e}"))?,
-        ),
-        system_prompt,
-    };
-    Ok((backends, fact))
 }

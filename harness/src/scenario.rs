@@ -62,6 +62,10 @@ pub struct ScenarioSpec {
     /// Spacing between the first calls' starts (ms), so they don't all start in one instant.
     #[serde(default = "default_stagger_ms")]
     pub stagger_ms: u64,
+    /// Turns pushed through each profile's backends before its calls start, outside the
+    /// clock and the results (local models compile kernels and fill caches on first use).
+    #[serde(default)]
+    pub warmup_turns: usize,
     /// A TOML file of profiles, relative to the scenario file.
     #[serde(default)]
     pub profiles_file: Option<PathBuf>,
@@ -110,6 +114,56 @@ pub struct BackendsSpec {
     pub llm: LlmBackend,
     /// Text-to-speech.
     pub tts: TtsBackend,
+    /// The endpointer of profiles with `endpointing = "vad"` (default: the energy VAD).
+    #[serde(default)]
+    pub vad: VadBackend,
+}
+
+impl BackendsSpec {
+    /// Whether the speech-to-text backend is latlab's emulator.
+    pub fn stt_is_emulated(&self) -> bool {
+        #[allow(irrefutable_let_patterns)]
+        if let SttBackend::Deepgram(c) = &self.stt {
+            c.base_url == EMULATOR
+        } else {
+            false
+        }
+    }
+
+    /// The base URLs of the cloud backends (local ones have none).
+    pub fn cloud_urls(&self) -> impl Iterator<Item = &str> {
+        let stt = match &self.stt {
+            SttBackend::Deepgram(c) => Some(c.base_url.as_str()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        };
+        let llm = match &self.llm {
+            LlmBackend::Openai(c) => Some(c.base_url.as_str()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        };
+        let tts = match &self.tts {
+            TtsBackend::Elevenlabs(c) => Some(c.base_url.as_str()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        };
+        [stt, llm, tts].into_iter().flatten()
+    }
+}
+
+/// Local endpointers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum VadBackend {
+    /// latlab's energy VAD with an adaptive noise floor (no model).
+    #[default]
+    Energy,
+    /// Silero VAD v6 on ONNX Runtime (`models/fetch.py silero-vad onnxruntime`).
+    Silero {
+        /// Where it runs.
+        #[serde(default)]
+        device: latlab_core::backends::local::Device,
+    },
 }
 
 /// Speech-to-text backends.
@@ -118,6 +172,9 @@ pub struct BackendsSpec {
 pub enum SttBackend {
     /// Deepgram live streaming (WebSocket).
     Deepgram(DeepgramConfig),
+    /// whisper.cpp in-process (feature `local-stt`), on VAD-segmented audio.
+    #[cfg(feature = "local-stt")]
+    Whisper(latlab_core::backends::local::whisper::WhisperConfig),
 }
 
 /// Language-model backends.
@@ -126,6 +183,9 @@ pub enum SttBackend {
 pub enum LlmBackend {
     /// OpenAI Chat Completions (and compatible servers).
     Openai(OpenAiConfig),
+    /// A GGUF model in-process through llama.cpp (feature `local-llm`).
+    #[cfg(feature = "local-llm")]
+    Llama(latlab_core::backends::local::llama::LlamaConfig),
 }
 
 /// Text-to-speech backends.
@@ -134,6 +194,9 @@ pub enum LlmBackend {
 pub enum TtsBackend {
     /// ElevenLabs HTTP streaming.
     Elevenlabs(ElevenLabsConfig),
+    /// Piper on ONNX Runtime, sentence by sentence (feature `local-tts`).
+    #[cfg(feature = "local-tts")]
+    Piper(latlab_core::backends::local::piper::PiperConfig),
 }
 
 /// Closed or open loop.
@@ -369,6 +432,14 @@ impl Scenario {
                     format!("profile {name}: {} ms is over 10 s", profile.endpointing_ms),
                 ));
             }
+            if let Some(t) = profile.vad_threshold
+                && !(t > 0.0 && t < 1.0)
+            {
+                return Err(invalid(
+                    "vad_threshold",
+                    format!("profile {name}: {t} is not a probability in (0, 1)"),
+                ));
+            }
             profile.name = name;
             profiles.push(profile);
         }
@@ -468,8 +539,10 @@ impl Scenario {
                 format!("{} ms is not in [5, 1000]", spec.frame_ms),
             ));
         }
-        let TtsBackend::Elevenlabs(tts) = &spec.backends.tts;
-        parse_output_format(&tts.output_format).map_err(|m| invalid("output_format", m))?;
+        #[allow(irrefutable_let_patterns)]
+        if let TtsBackend::Elevenlabs(tts) = &spec.backends.tts {
+            parse_output_format(&tts.output_format).map_err(|m| invalid("output_format", m))?;
+        }
         if let Some(emulator) = &spec.emulator {
             emulator
                 .validate()
@@ -487,13 +560,7 @@ impl Scenario {
 
     /// Whether any backend points at the emulator.
     pub fn uses_emulator(&self) -> bool {
-        let b = &self.spec.backends;
-        let SttBackend::Deepgram(stt) = &b.stt;
-        let LlmBackend::Openai(llm) = &b.llm;
-        let TtsBackend::Elevenlabs(tts) = &b.tts;
-        [&stt.base_url, &llm.base_url, &tts.base_url]
-            .iter()
-            .any(|u| u.as_str() == EMULATOR)
+        self.spec.backends.cloud_urls().any(|u| u == EMULATOR)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The real `latlab` binary against the real emulator on loopback: the smoke suite, the
 //! endpointing knob, injected faults, bad input and a killed run.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,16 +9,8 @@ use std::process::Command;
 use latlab_core::timing::{ErrorKind, Outcome, Span, Stage, TurnTimeline};
 
 mod common;
-use common::{latlab, read_json, root, run_fails, run_ok, scenario};
+use common::{by_turn, latlab, read_json, read_jsonl, root, run_fails, run_ok, scenario};
 use parquet::file::reader::{FileReader, SerializedFileReader};
-
-fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 fn parquet_rows(path: &Path) -> i64 {
     SerializedFileReader::new(File::open(path).unwrap())
@@ -26,17 +18,6 @@ fn parquet_rows(path: &Path) -> i64 {
         .metadata()
         .file_metadata()
         .num_rows()
-}
-
-/// Spans grouped by (profile, call, iteration, turn).
-fn by_turn(spans: &[Span]) -> BTreeMap<(String, String, u32, u32), Vec<&Span>> {
-    let mut m: BTreeMap<_, Vec<&Span>> = BTreeMap::new();
-    for s in spans {
-        m.entry((s.profile.clone(), s.call.clone(), s.iteration, s.turn))
-            .or_default()
-            .push(s);
-    }
-    m
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

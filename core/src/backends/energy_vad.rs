@@ -5,7 +5,8 @@
 //! latency is exactly the hangover it adds.
 
 use crate::audio::frame_dbfs;
-use crate::stage::{Endpointer, VadEvent};
+use crate::profile::Profile;
+use crate::stage::{Endpointer, EndpointerFactory, VadEvent};
 
 /// Energy VAD with an adaptive noise floor and a hangover.
 #[derive(Debug, Clone)]
@@ -63,6 +64,24 @@ impl EnergyVad {
         };
         self.floor_db = Some(next);
         speech
+    }
+}
+
+/// Makes an [`EnergyVad`] per call with the profile's `endpointing_ms` as hangover (the
+/// default endpointer; it has no threshold knob).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EnergyVadFactory;
+
+impl EndpointerFactory for EnergyVadFactory {
+    fn name(&self) -> &str {
+        "energy_vad"
+    }
+
+    fn endpointer(&self, frame_ms: u32, profile: &Profile) -> Box<dyn Endpointer> {
+        Box::new(EnergyVad::new(
+            f64::from(frame_ms),
+            f64::from(profile.endpointing_ms),
+        ))
     }
 }
 

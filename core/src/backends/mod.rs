@@ -13,6 +13,7 @@ use crate::timing::{ErrorKind, StageError};
 pub mod deepgram;
 pub mod elevenlabs;
 pub mod energy_vad;
+pub mod local;
 pub mod openai;
 
 /// Header naming the session a request belongs to (`<call>#<iteration>`). Vendors ignore

@@ -50,7 +50,7 @@ pub async fn run_call(
     let call = Arc::clone(&plan.call);
     let schedule = plan.schedule;
     let endpoint_backend = match profile.endpointing {
-        Endpointing::Vad => "energy_vad".to_string(),
+        Endpointing::Vad => backends.vad.name().to_string(),
         Endpointing::Stt => backends.stt.name().to_string(),
     };
     let template = TurnId {
@@ -183,6 +183,8 @@ pub async fn run_call(
             feeder_task = Some(tokio::spawn(feeder::feed(
                 epoch,
                 plan.clone(),
+                (profile.endpointing == Endpointing::Vad)
+                    .then(|| backends.vad.endpointer(plan.frame_ms, &profile)),
                 sender,
                 events_tx.clone(),
                 close_rx,

@@ -11,9 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::CallPlan;
 use super::call::CallEvent;
-use crate::backends::energy_vad::EnergyVad;
 use crate::clock::Epoch;
-use crate::profile::Endpointing;
 use crate::stage::{Endpointer, SttSender, VadEvent};
 use crate::timing::SpanSink;
 
@@ -24,6 +22,7 @@ const PACING_BATCH: usize = 64;
 pub(super) async fn feed(
     epoch: Epoch,
     plan: CallPlan,
+    mut vad: Option<Box<dyn Endpointer>>,
     mut sender: Box<dyn SttSender>,
     events: mpsc::UnboundedSender<CallEvent>,
     close: oneshot::Receiver<()>,
@@ -31,12 +30,6 @@ pub(super) async fn feed(
 ) -> u64 {
     let samples = plan.samples.as_slice();
     let schedule = plan.schedule;
-    let mut vad = (plan.profile.endpointing == Endpointing::Vad).then(|| {
-        EnergyVad::new(
-            f64::from(plan.frame_ms),
-            f64::from(plan.profile.endpointing_ms),
-        )
-    });
     let mut max_lag = 0;
     // Lags go to the sink in batches (at most one lock per second of audio per call), so the
     // frames of many calls do not contend for the sink's lock.

@@ -12,7 +12,7 @@ use crate::clock::Pacer;
 use crate::dataset::Call;
 use crate::profile::Profile;
 use crate::schedule::CallSchedule;
-use crate::stage::{LanguageModel, SpeechToText, TextToSpeech};
+use crate::stage::{EndpointerFactory, LanguageModel, SpeechToText, TextToSpeech};
 
 mod agent;
 mod call;
@@ -30,6 +30,8 @@ pub struct Backends {
     pub llm: Arc<dyn LanguageModel>,
     /// Text-to-speech.
     pub tts: Arc<dyn TextToSpeech>,
+    /// The local endpointer of profiles with `endpointing = "vad"`.
+    pub vad: Arc<dyn EndpointerFactory>,
     /// The system prompt that starts each conversation.
     pub system_prompt: String,
 }

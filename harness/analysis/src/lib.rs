@@ -16,7 +16,6 @@ pub mod load;
 pub mod report;
 pub mod stats;
 pub mod telemetry;
-pub mod wer;
 
 pub use compare::{Side, compare};
 pub use load::Run;

@@ -21,6 +21,8 @@ pub struct Run {
     pub notes: Vec<String>,
     /// The run's load stages, when it ran a ramp of more than one.
     pub ramp: Option<Ramp>,
+    /// Each call's voice, when the dataset says (manifest `call_voices`).
+    pub voices: std::collections::BTreeMap<String, String>,
 }
 
 /// A run's staged load, as its manifest records it.
@@ -28,8 +30,8 @@ pub struct Run {
 pub struct Ramp {
     /// `closed` (targets are calls in flight) or `open` (calls per second).
     pub model: String,
-    /// (name, duration in s of recording time, target), in order.
-    pub stages: Vec<(String, f64, f64)>,
+    /// The stages placed one after another from the load's start (recording time).
+    pub stages: Vec<latlab_core::load::StageWindow>,
     /// When each profile's load began, ns since the run's epoch.
     pub starts_ns: std::collections::BTreeMap<String, u64>,
 }
@@ -38,19 +40,11 @@ impl Ramp {
     /// The stage (index) holding an epoch time of a profile, at `speed`.
     pub fn stage_at(&self, profile: &str, epoch_ns: i64, speed: f64) -> Option<usize> {
         let start = *self.starts_ns.get(profile)? as i64;
-        let t_s = (epoch_ns - start) as f64 / 1e9 * speed;
-        if t_s < 0.0 {
-            return Some(0);
-        }
-        let mut end = 0.0;
-        for (i, (_, duration, _)) in self.stages.iter().enumerate() {
-            end += duration;
-            if t_s < end {
-                return Some(i);
-            }
-        }
+        // Recording time since the load began (wall time × speed); before it: the first.
+        let t_ns = ((epoch_ns - start).max(0) as f64 * speed) as u64;
         // After the last stage: calls started in it, finishing.
-        Some(self.stages.len() - 1)
+        latlab_core::load::window_at(&self.stages, t_ns)
+            .or_else(|| self.stages.len().checked_sub(1))
     }
 }
 
@@ -101,23 +95,29 @@ impl Run {
                     .unwrap_or_default()
             };
         let load = &m["load"];
-        let stages: Vec<(String, f64, f64)> = load["stages"]
+        let stages: Vec<latlab_core::load::Stage> = load["stages"]
             .as_array()
             .map(|a| {
                 a.iter()
-                    .map(|st| {
-                        (
-                            s(&st["name"]),
-                            st["duration_s"].as_f64().unwrap_or(f64::INFINITY),
-                            st["target"].as_f64().unwrap_or(0.0),
-                        )
+                    .map(|st| latlab_core::load::Stage {
+                        name: s(&st["name"]),
+                        duration_s: st["duration_s"].as_f64().unwrap_or(f64::INFINITY),
+                        target: st["target"].as_f64().unwrap_or(0.0),
                     })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let voices = m["call_voices"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
                     .collect()
             })
             .unwrap_or_default();
         let ramp = (stages.len() > 1).then(|| Ramp {
             model: s(&load["model"]),
-            stages,
+            stages: latlab_core::load::windows(&stages),
             starts_ns: load["profile_start_ns"]
                 .as_object()
                 .map(|o| {
@@ -133,6 +133,7 @@ impl Run {
             profiles: list(&m["profiles"], |p| p["name"].as_str().map(str::to_string)),
             notes: list(&m["notes"], |n| n.as_str().map(str::to_string)),
             ramp,
+            voices,
         })
     }
 

@@ -15,7 +15,7 @@ use crate::frames::{BOUNDARIES, SpanGroup, TurnRow, llm_rates, span_groups, turn
 use crate::load::Run;
 use crate::stats::{mean_estimate, quantile, quantile_estimate};
 use crate::telemetry::{self, RunTelemetry};
-use crate::wer::word_errors;
+use latlab_core::wer::word_errors;
 
 /// Stages in pipeline order (`turn` is voice-to-voice).
 pub const STAGES: [&str; 5] = ["endpoint", "stt", "llm", "tts", "turn"];
@@ -105,6 +105,7 @@ pub fn summarize(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
         throughput: Vec::new(),
         load_stages: Vec::new(),
         accuracy: Vec::new(),
+        accuracy_by_voice: Vec::new(),
         plots: PlotData::default(),
         slowest_turns: Vec::new(),
         comparison: None,
@@ -161,6 +162,7 @@ impl Loaded {
 pub fn build(loaded: &Loaded) -> Report {
     let series = loaded.series();
     let accuracy = accuracy(loaded, &series);
+    let accuracy_by_voice = accuracy_by_voice(loaded, &series);
     let summary = summary_rows(loaded, &series);
     let cdf = cdf(loaded, &series);
     let mut notes = Vec::new();
@@ -203,6 +205,7 @@ pub fn build(loaded: &Loaded) -> Report {
             telemetry: telemetry_series(loaded, &series),
         },
         accuracy,
+        accuracy_by_voice,
         slowest_turns: slowest(loaded),
         comparison: None,
         notes,
@@ -235,13 +238,13 @@ pub fn load_stages(loaded: &Loaded, series: &[(String, String)]) -> Vec<LoadStag
         } else {
             "calls in flight"
         };
-        for (i, ((name, _, target), mut v)) in ramp.stages.iter().zip(per_stage).enumerate() {
+        for (i, (window, mut v)) in ramp.stages.iter().zip(per_stage).enumerate() {
             let errors = failed[i];
             v.sort_by(f64::total_cmp);
-            let stage_name = if name.is_empty() {
+            let stage_name = if window.name.is_empty() {
                 format!("stage {}", i + 1)
             } else {
-                name.clone()
+                window.name.clone()
             };
             let group = SpanGroup {
                 run: run_id.clone(),
@@ -256,7 +259,7 @@ pub fn load_stages(loaded: &Loaded, series: &[(String, String)]) -> Vec<LoadStag
             };
             out.push(LoadStageRow {
                 load_stage: stage_name,
-                target: *target,
+                target: window.target,
                 unit: unit.into(),
                 voice_to_voice: summary_row(&group),
             });
@@ -342,30 +345,64 @@ fn turns_of<'a>(
 fn accuracy(loaded: &Loaded, series: &[(String, String)]) -> Vec<AccuracyRow> {
     series
         .iter()
-        .map(|(run, profile)| {
-            let (mut turns, mut words, mut errors) = (0, 0, 0);
-            for t in turns_of(loaded, run, profile) {
-                if let (Some(reference), Some(heard)) = (&t.reference, &t.transcript) {
-                    let (e, w) = word_errors(reference, heard);
-                    turns += 1;
-                    words += w;
-                    errors += e;
-                }
-            }
-            AccuracyRow {
-                run: run.clone(),
-                profile: profile.clone(),
-                turns,
-                words,
-                word_errors: errors,
-                wer: if words == 0 {
-                    0.0
-                } else {
-                    errors as f64 / words as f64
-                },
-            }
-        })
+        .map(|(run, profile)| accuracy_row(run, profile, None, turns_of(loaded, run, profile)))
         .collect()
+}
+
+/// Accuracy per voice of every series, for runs whose manifest names each call's voice.
+fn accuracy_by_voice(loaded: &Loaded, series: &[(String, String)]) -> Vec<AccuracyRow> {
+    let mut rows = Vec::new();
+    for (run, profile) in series {
+        let Some(voices) = loaded
+            .runs
+            .iter()
+            .find(|r| &r.facts.run_id == run)
+            .map(|r| &r.voices)
+            .filter(|v| !v.is_empty())
+        else {
+            continue;
+        };
+        let mut by_voice: std::collections::BTreeMap<&str, Vec<&TurnRow>> = Default::default();
+        for t in turns_of(loaded, run, profile) {
+            if let Some(voice) = voices.get(&t.call) {
+                by_voice.entry(voice).or_default().push(t);
+            }
+        }
+        for (voice, turns) in by_voice {
+            rows.push(accuracy_row(run, profile, Some(voice), turns.into_iter()));
+        }
+    }
+    rows
+}
+
+fn accuracy_row<'a>(
+    run: &str,
+    profile: &str,
+    voice: Option<&str>,
+    turns: impl Iterator<Item = &'a TurnRow>,
+) -> AccuracyRow {
+    let (mut n, mut words, mut errors) = (0, 0, 0);
+    for t in turns {
+        if let (Some(reference), Some(heard)) = (&t.reference, &t.transcript) {
+            let (e, w) = word_errors(reference, heard);
+            n += 1;
+            words += w;
+            errors += e;
+        }
+    }
+    AccuracyRow {
+        run: run.to_string(),
+        profile: profile.to_string(),
+        voice: voice.map(str::to_string),
+        turns: n,
+        words,
+        word_errors: errors,
+        wer: if words == 0 {
+            0.0
+        } else {
+            errors as f64 / words as f64
+        },
+    }
 }
 
 fn throughput(loaded: &Loaded, series: &[(String, String)]) -> Vec<ThroughputRow> {

@@ -81,6 +81,7 @@ async fn a_real_time_call_is_paced_and_fully_timed() {
             )
             .unwrap(),
         ),
+        vad: Arc::new(latlab_core::backends::energy_vad::EnergyVadFactory),
         system_prompt: "be brief".into(),
     };
     let call = Arc::new(data.call("call-07").unwrap().clone());

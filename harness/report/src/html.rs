@@ -3,8 +3,8 @@
 
 use crate::model::{Estimate, Report, TurnDetail};
 use crate::text::{
-    COMPARISON_HEADER, LOAD_STAGE_HEADER, comparison_cells, load_stage_cells, ms, stage,
-    throughput_cells,
+    COMPARISON_HEADER, LOAD_STAGE_HEADER, VOICE_HEADER, comparison_cells, load_stage_cells, ms,
+    stage, throughput_cells, voice_cells,
 };
 
 /// Escapes text for HTML element content and attribute values.
@@ -231,6 +231,18 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
         h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
+    if !report.accuracy_by_voice.is_empty() {
+        h.push_str("<h2>Transcript accuracy by voice</h2><table>");
+        h.push_str(&th(&VOICE_HEADER));
+        for a in &report.accuracy_by_voice {
+            h.push_str("<tr>");
+            for (i, c) in voice_cells(a).iter().enumerate() {
+                h.push_str(&if i < 3 { tdl(c) } else { td(c) });
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</table>\n");
+    }
     if !report.load_stages.is_empty() {
         h.push_str("<h2>Voice-to-voice by load stage (ms, 95&nbsp;% bootstrap confidence interval)</h2><table>");
         h.push_str(&th(&LOAD_STAGE_HEADER));

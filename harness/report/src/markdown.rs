@@ -2,8 +2,8 @@
 
 use crate::model::Report;
 use crate::text::{
-    COMPARISON_HEADER, LOAD_STAGE_HEADER, comparison_cells, estimate, load_stage_cells, ms, stage,
-    throughput_cells,
+    COMPARISON_HEADER, LOAD_STAGE_HEADER, VOICE_HEADER, comparison_cells, estimate,
+    load_stage_cells, ms, stage, throughput_cells, voice_cells,
 };
 
 /// Escapes text for a Markdown table cell (and keeps HTML inert).
@@ -95,6 +95,14 @@ pub fn render(report: &Report) -> String {
         let mut cells = vec![cell(&t.run), cell(&t.profile)];
         cells.extend(throughput_cells(report, t));
         out.push_str(&row(&cells));
+    }
+    if !report.accuracy_by_voice.is_empty() {
+        out.push_str("\n## Transcript accuracy by voice\n\n");
+        out.push_str(&header(&VOICE_HEADER));
+        for a in &report.accuracy_by_voice {
+            let cells: Vec<String> = voice_cells(a).iter().map(|c| cell(c)).collect();
+            out.push_str(&row(&cells));
+        }
     }
     if !report.load_stages.is_empty() {
         out.push_str("\n## Voice-to-voice by load stage\n\n");

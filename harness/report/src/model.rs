@@ -27,6 +27,9 @@ pub struct Report {
     pub load_stages: Vec<LoadStageRow>,
     /// Transcript accuracy per run × profile.
     pub accuracy: Vec<AccuracyRow>,
+    /// Transcript accuracy per run × profile × voice, for datasets that name their voices.
+    #[serde(default)]
+    pub accuracy_by_voice: Vec<AccuracyRow>,
     /// Series the plots draw.
     pub plots: PlotData,
     /// The slowest turns (voice-to-voice), with their full timeline.
@@ -163,6 +166,9 @@ pub struct AccuracyRow {
     pub run: String,
     /// Profile.
     pub profile: String,
+    /// The voice (rows of `accuracy_by_voice` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<String>,
     /// Turns with a final transcript.
     pub turns: u64,
     /// Reference words.

@@ -2,8 +2,8 @@
 
 use crate::model::Report;
 use crate::text::{
-    COMPARISON_HEADER, LOAD_STAGE_HEADER, comparison_cells, estimate, load_stage_cells, ms, stage,
-    table,
+    COMPARISON_HEADER, LOAD_STAGE_HEADER, VOICE_HEADER, comparison_cells, estimate,
+    load_stage_cells, ms, stage, table, voice_cells,
 };
 
 /// Renders the summary (and comparison, when present) as plain text.
@@ -51,6 +51,11 @@ pub fn render(report: &Report) -> String {
         out.push_str("\nvoice-to-voice by load stage\n");
         let rows: Vec<Vec<String>> = report.load_stages.iter().map(load_stage_cells).collect();
         out.push_str(&table(&LOAD_STAGE_HEADER, &rows, 3));
+    }
+    if !report.accuracy_by_voice.is_empty() {
+        out.push_str("\ntranscript accuracy by voice\n");
+        let rows: Vec<Vec<String>> = report.accuracy_by_voice.iter().map(voice_cells).collect();
+        out.push_str(&table(&VOICE_HEADER, &rows, 3));
     }
     if let Some(c) = &report.comparison {
         out.push_str(&format!("\nB = {} vs A = {}\n", c.b, c.a));

@@ -1,6 +1,6 @@
 //! Number formatting shared by the renderers.
 
-use crate::model::{ComparisonRow, Estimate, Report, ThroughputRow};
+use crate::model::{AccuracyRow, ComparisonRow, Estimate, Report, ThroughputRow};
 
 /// `123.4` or `-` when absent.
 pub fn ms(v: Option<f64>) -> String {
@@ -90,6 +90,21 @@ pub fn throughput_cells(report: &Report, t: &ThroughputRow) -> Vec<String> {
         opt(t.tts_rtf),
         opt(t.llm_tokens_per_s),
         wer,
+    ]
+}
+
+/// The column names of the accuracy-by-voice table.
+pub const VOICE_HEADER: [&str; 6] = ["run", "profile", "voice", "turns", "words", "WER"];
+
+/// The cells of an accuracy-by-voice row.
+pub fn voice_cells(a: &AccuracyRow) -> Vec<String> {
+    vec![
+        a.run.clone(),
+        a.profile.clone(),
+        a.voice.clone().unwrap_or_default(),
+        a.turns.to_string(),
+        a.words.to_string(),
+        format!("{:.1} %", a.wer * 100.0),
     ]
 }
 

@@ -55,6 +55,7 @@ fn report() -> Report {
         throughput: vec![],
         load_stages: vec![],
         accuracy: vec![],
+        accuracy_by_voice: vec![],
         plots: PlotData::default(),
         slowest_turns: vec![TurnDetail {
             run: "smoke-1".into(),

@@ -86,3 +86,26 @@ stall_timeout_ms = 800
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// Every line of a JSON-lines file.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Spans grouped by (profile, call, iteration, turn).
+pub fn by_turn(
+    spans: &[latlab_core::timing::Span],
+) -> std::collections::BTreeMap<(String, String, u32, u32), Vec<&latlab_core::timing::Span>> {
+    let mut m: std::collections::BTreeMap<_, Vec<&latlab_core::timing::Span>> =
+        std::collections::BTreeMap::new();
+    for s in spans {
+        m.entry((s.profile.clone(), s.call.clone(), s.iteration, s.turn))
+            .or_default()
+            .push(s);
+    }
+    m
+}

@@ -10,9 +10,41 @@ pub fn word_errors(reference: &str, hypothesis: &str) -> (u64, u64) {
     (edit_distance(&r, &h) as u64, r.len() as u64)
 }
 
-/// Normalised words.
+/// Word error rate: [`word_errors`] over the reference's words (0 for an empty reference
+/// and hypothesis, 1 for an empty reference and anything heard). Above 1 when the
+/// hypothesis inserts many words.
+pub fn word_error_rate(reference: &str, hypothesis: &str) -> f64 {
+    match word_errors(reference, hypothesis) {
+        (0, 0) => 0.0,
+        (_, 0) => 1.0,
+        (e, w) => e as f64 / w as f64,
+    }
+}
+
+/// Normalised words: lower case; hyphens, dashes and slashes split words, and so does a
+/// change between digits and letters ("7pm" is "7 pm"); other punctuation is dropped
+/// ("p.m." is "pm", apostrophes inside words stay); numbers are spelled out.
 pub fn normalize(text: &str) -> Vec<String> {
-    let lowered = text.to_lowercase().replace(['-', '/'], " ");
+    let mut lowered = String::with_capacity(text.len() + 8);
+    let mut last: Option<char> = None;
+    for c in text.to_lowercase().chars() {
+        let c = if matches!(c, '-' | '/' | '\u{2010}'..='\u{2015}') {
+            ' '
+        } else {
+            c
+        };
+        if let Some(p) = last
+            && p.is_alphanumeric()
+            && c.is_alphanumeric()
+            && p.is_ascii_digit() != c.is_ascii_digit()
+        {
+            lowered.push(' ');
+        }
+        if c.is_alphanumeric() || c.is_whitespace() {
+            last = Some(c);
+        }
+        lowered.push(c);
+    }
     let mut words = Vec::new();
     for raw in lowered.split_whitespace() {
         let word: String = raw
@@ -134,6 +166,16 @@ mod tests {
             ]
         );
         assert_eq!(normalize("I'd like it"), ["i'd", "like", "it"]);
+        assert_eq!(
+            normalize("7pm, well-known"),
+            ["seven", "pm", "well", "known"]
+        );
+        assert_eq!(
+            word_error_rate("tomorrow at 7 p.m.", "Tomorrow at 7pm."),
+            0.0
+        );
+        assert_eq!(word_error_rate("", "you"), 1.0);
+        assert_eq!(word_error_rate("", ""), 0.0);
     }
 
     #[test]

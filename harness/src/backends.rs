@@ -1,0 +1,578 @@
+//! Building the backends a scenario names: cloud clients (keys from the environment, or the
+//! emulator's) and local models, each loaded once per distinct setting and timed.
+//!
+//! Profiles may change local models' settings (`[profiles.X.local]`: model size, threads,
+//! beam size), so backends are built per profile; a model already loaded with the same
+//! settings is reused, never loaded twice. Every load is timed apart from the turns
+//! ([`ModelLoad`], written to the manifest), so a slow model load never shows up as a slow turn.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::bail;
+use latlab_core::backends::deepgram::DeepgramStt;
+use latlab_core::backends::elevenlabs::ElevenLabsTts;
+use latlab_core::backends::energy_vad::EnergyVadFactory;
+use latlab_core::backends::local::{Device, Models};
+use latlab_core::backends::openai::OpenAiLlm;
+use latlab_core::backends::{ApiKey, Timeouts};
+use latlab_core::pipeline::Backends;
+use latlab_core::profile::Profile;
+use latlab_core::stage::{EndpointerFactory, LanguageModel, SpeechToText, TextToSpeech};
+use latlab_emulator::Emulator;
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::{EMULATOR, LlmBackend, Scenario, SttBackend, TtsBackend, VadBackend};
+
+/// One model load: which, where, how long.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelLoad {
+    /// The stage it serves (`vad`, `stt`, `llm`, `tts`).
+    pub stage: String,
+    /// The backend and model, e.g. `whisper tiny.en`.
+    pub model: String,
+    /// Where it runs (after any fallback).
+    pub device: Device,
+    /// Wall time of the load (checking the file's SHA-256 included), ms.
+    pub load_ms: f64,
+    /// Why it does not run where it was asked to, when it doesn't.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The backends of one run, built per profile and cached by setting.
+pub struct BackendSet {
+    stt: BTreeMap<String, Arc<dyn SpeechToText>>,
+    llm: BTreeMap<String, Arc<dyn LanguageModel>>,
+    tts: BTreeMap<String, Arc<dyn TextToSpeech>>,
+    vad: Option<Arc<dyn EndpointerFactory>>,
+    system_prompt: String,
+    models: Models,
+    /// Every model load so far, in order.
+    pub loads: Vec<ModelLoad>,
+    /// What the manifest says about the backends.
+    pub fact: serde_json::Value,
+    /// Each local model's own cost records (per inference, generation or chunk), read at the
+    /// end of the run: (stage, model, reader).
+    probes: Vec<(String, String, Probe)>,
+}
+
+type Probe = Box<dyn Fn() -> serde_json::Value + Send + Sync>;
+
+/// Exact percentiles (nearest rank on the sorted sample) and the sample's size.
+fn spread(mut v: Vec<f64>) -> serde_json::Value {
+    v.retain(|x| x.is_finite());
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| -> Option<f64> {
+        if v.is_empty() {
+            return None;
+        }
+        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        Some(v[rank - 1])
+    };
+    serde_json::json!({"n": v.len(), "p50": at(0.5), "p99": at(0.99), "max": v.last()})
+}
+
+impl BackendSet {
+    /// The cloud backends (built now: they load nothing) and the facts about all of them.
+    pub fn new(
+        scenario: &Scenario,
+        emulator: Option<&Emulator>,
+        timeouts: Timeouts,
+    ) -> anyhow::Result<BackendSet> {
+        let b = &scenario.spec.backends;
+        let emu = scenario.spec.emulator.clone().unwrap_or_default();
+        let resolve = |url: &str, pick: fn(&Emulator) -> String| -> String {
+            match (url, emulator) {
+                (EMULATOR, Some(e)) => pick(e),
+                _ => url.to_string(),
+            }
+        };
+        let mut set = BackendSet {
+            stt: BTreeMap::new(),
+            llm: BTreeMap::new(),
+            tts: BTreeMap::new(),
+            vad: None,
+            system_prompt: String::new(),
+            models: Models::locate(),
+            loads: Vec::new(),
+            fact: serde_json::json!({ "emulated": scenario.uses_emulator() }),
+            probes: Vec::new(),
+        };
+        match &b.stt {
+            SttBackend::Deepgram(stt) => {
+                let key = key_for(&stt.base_url, &stt.api_key_env, &emu.stt.api_key)?;
+                let mut stt = stt.clone();
+                stt.base_url = resolve(&stt.base_url, Emulator::stt_url);
+                set.fact["stt"] = serde_json::json!({"kind": "deepgram", "base_url": stt.base_url, "model": stt.model});
+                set.stt.insert(
+                    String::new(),
+                    Arc::new(DeepgramStt::new(stt, key, timeouts)),
+                );
+            }
+            #[cfg(feature = "local-stt")]
+            SttBackend::Whisper(c) => {
+                set.fact["stt"] = serde_json::json!({"kind": "whisper", "config": c});
+            }
+        }
+        match &b.llm {
+            LlmBackend::Openai(llm) => {
+                let key = key_for(&llm.base_url, &llm.api_key_env, &emu.llm.api_key)?;
+                let mut llm = llm.clone();
+                llm.base_url = resolve(&llm.base_url, Emulator::llm_url);
+                set.fact["llm"] = serde_json::json!({"kind": "openai", "base_url": llm.base_url, "model": llm.model});
+                set.system_prompt = llm.system_prompt.clone();
+                let client = OpenAiLlm::new(llm, key, timeouts)
+                    .map_err(|e| anyhow::anyhow!("LLM backend: {e}"))?;
+                set.llm.insert(String::new(), Arc::new(client));
+            }
+            #[cfg(feature = "local-llm")]
+            LlmBackend::Llama(c) => {
+                set.fact["llm"] = serde_json::json!({"kind": "llama", "config": c});
+                set.system_prompt = c.system_prompt.clone().unwrap_or_else(|| {
+                    "You are a helpful voice assistant. Answer in one or two short sentences."
+                        .into()
+                });
+            }
+        }
+        match &b.tts {
+            TtsBackend::Elevenlabs(tts) => {
+                let key = key_for(&tts.base_url, &tts.api_key_env, &emu.tts.api_key)?;
+                let mut tts = tts.clone();
+                tts.base_url = resolve(&tts.base_url, Emulator::tts_url);
+                set.fact["tts"] = serde_json::json!({"kind": "elevenlabs", "base_url": tts.base_url, "model": tts.model, "voice_id": tts.voice_id, "output_format": tts.output_format});
+                let client = ElevenLabsTts::new(tts, key, timeouts)
+                    .map_err(|e| anyhow::anyhow!("TTS backend: {e}"))?;
+                set.tts.insert(String::new(), Arc::new(client));
+            }
+            #[cfg(feature = "local-tts")]
+            TtsBackend::Piper(c) => {
+                set.fact["tts"] = serde_json::json!({"kind": "piper", "config": c});
+            }
+        }
+        set.fact["vad"] = serde_json::to_value(&b.vad)?;
+        Ok(set)
+    }
+
+    /// Each local model's own costs so far: per stage and model, percentiles with their
+    /// sample sizes, and the raw records (`local_stats.json` of a run).
+    pub fn local_stats(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        for (stage, model, probe) in &self.probes {
+            let entry = out
+                .entry(stage.clone())
+                .or_insert_with(|| serde_json::json!({}));
+            entry[model.as_str()] = probe();
+        }
+        serde_json::Value::Object(out)
+    }
+
+    /// The backends of one profile, loading any local model it needs that is not loaded yet.
+    pub fn for_profile(
+        &mut self,
+        scenario: &Scenario,
+        profile: &Profile,
+    ) -> anyhow::Result<Backends> {
+        let b = &scenario.spec.backends;
+        let vad = self.vad(&b.vad)?;
+        let stt = self.stt_for(&b.stt, profile)?;
+        let llm = self.llm_for(&b.llm, profile)?;
+        let tts = self.tts_for(&b.tts, profile)?;
+        Ok(Backends {
+            stt,
+            llm,
+            tts,
+            vad,
+            system_prompt: self.system_prompt.clone(),
+        })
+    }
+
+    fn stt_for(
+        &mut self,
+        spec: &SttBackend,
+        profile: &Profile,
+    ) -> anyhow::Result<Arc<dyn SpeechToText>> {
+        let _ = profile;
+        match spec {
+            SttBackend::Deepgram(_) => Ok(Arc::clone(&self.stt[""])),
+            #[cfg(feature = "local-stt")]
+            SttBackend::Whisper(c) => {
+                use latlab_core::backends::local::whisper::{WhisperConfig, WhisperStt};
+                let mut config: WhisperConfig = c.clone();
+                let k = &profile.local;
+                if let Some(m) = &k.stt_model {
+                    config.model = serde_json::from_value(serde_json::json!(m)).map_err(|_| {
+                        anyhow::anyhow!(
+                            "profile {}: local.stt_model {m:?} is not a whisper model (tiny.en, base)",
+                            profile.name
+                        )
+                    })?;
+                }
+                if let Some(t) = k.stt_threads {
+                    config.threads = t;
+                }
+                if let Some(b) = k.beam_size {
+                    config.beam_size = b;
+                }
+                let key = serde_json::to_string(&config)?;
+                if let Some(stt) = self.stt.get(&key) {
+                    return Ok(Arc::clone(stt));
+                }
+                let began = Instant::now();
+                let stt = WhisperStt::load(config.clone(), &self.models)?;
+                self.loads.push(ModelLoad {
+                    stage: "stt".into(),
+                    model: format!(
+                        "whisper {} (beam {}, {} threads)",
+                        config.model.as_str(),
+                        config.beam_size,
+                        config.threads
+                    ),
+                    device: stt.device(),
+                    load_ms: began.elapsed().as_secs_f64() * 1e3,
+                    note: stt.placement_note().map(str::to_string),
+                });
+                let handle = stt.clone();
+                self.probes.push((
+                    "stt".into(),
+                    format!(
+                        "whisper {} beam {}",
+                        config.model.as_str(),
+                        config.beam_size
+                    ),
+                    Box::new(move || {
+                        let stats = handle.inference_stats();
+                        let audio: f64 = stats.iter().map(|s| s.audio_ms).sum();
+                        let compute: f64 = stats.iter().map(|s| s.compute_ms).sum();
+                        serde_json::json!({
+                            "compute_ms": spread(stats.iter().map(|s| s.compute_ms).collect()),
+                            "whisper_ms": spread(stats.iter().map(|s| s.whisper_ms).collect()),
+                            "waited_ms": spread(stats.iter().map(|s| s.waited_ms).collect()),
+                            "audio_ms": spread(stats.iter().map(|s| s.audio_ms).collect()),
+                            "real_time_factor": (audio > 0.0).then(|| compute / audio),
+                            "inferences": stats,
+                        })
+                    }),
+                ));
+                let stt: Arc<dyn SpeechToText> = Arc::new(stt);
+                self.stt.insert(key, Arc::clone(&stt));
+                Ok(stt)
+            }
+        }
+    }
+
+    fn llm_for(
+        &mut self,
+        spec: &LlmBackend,
+        profile: &Profile,
+    ) -> anyhow::Result<Arc<dyn LanguageModel>> {
+        let _ = profile;
+        match spec {
+            LlmBackend::Openai(_) => Ok(Arc::clone(&self.llm[""])),
+            #[cfg(feature = "local-llm")]
+            LlmBackend::Llama(c) => {
+                use latlab_core::backends::local::llama::LlamaLlm;
+                let mut config = c.clone();
+                if let Some(t) = profile.local.llm_threads {
+                    config.threads = t;
+                }
+                let key = serde_json::to_string(&config)?;
+                if let Some(llm) = self.llm.get(&key) {
+                    return Ok(Arc::clone(llm));
+                }
+                let began = Instant::now();
+                let llm = LlamaLlm::load(config.clone(), &self.models)?;
+                self.loads.push(ModelLoad {
+                    stage: "llm".into(),
+                    model: format!("llama.cpp {} ({} threads)", config.model, config.threads),
+                    device: llm.device(),
+                    load_ms: began.elapsed().as_secs_f64() * 1e3,
+                    note: llm.placement_note().map(str::to_string),
+                });
+                let handle = llm.clone();
+                self.probes.push((
+                    "llm".into(),
+                    format!("llama.cpp {}", config.model),
+                    Box::new(move || {
+                        let stats = handle.generation_stats();
+                        serde_json::json!({
+                            "prompt_eval_ms": spread(stats.iter().map(|s| s.prompt_eval_ms).collect()),
+                            "slot_wait_ms": spread(stats.iter().map(|s| s.slot_wait_ms).collect()),
+                            "tokens_per_s": spread(stats.iter().filter_map(|s| s.tokens_per_second()).collect()),
+                            "generations": stats,
+                        })
+                    }),
+                ));
+                let llm: Arc<dyn LanguageModel> = Arc::new(llm);
+                self.llm.insert(key, Arc::clone(&llm));
+                Ok(llm)
+            }
+        }
+    }
+
+    fn tts_for(
+        &mut self,
+        spec: &TtsBackend,
+        profile: &Profile,
+    ) -> anyhow::Result<Arc<dyn TextToSpeech>> {
+        let _ = profile;
+        match spec {
+            TtsBackend::Elevenlabs(_) => Ok(Arc::clone(&self.tts[""])),
+            #[cfg(feature = "local-tts")]
+            TtsBackend::Piper(c) => {
+                use latlab_core::backends::local::piper::PiperTts;
+                let mut config = c.clone();
+                if let Some(t) = profile.local.tts_threads {
+                    config.threads = t;
+                }
+                let key = serde_json::to_string(&config)?;
+                if let Some(tts) = self.tts.get(&key) {
+                    return Ok(Arc::clone(tts));
+                }
+                let began = Instant::now();
+                let tts = PiperTts::new(config.clone(), &self.models)?;
+                self.loads.push(ModelLoad {
+                    stage: "tts".into(),
+                    model: format!("piper {} ({} threads)", config.voice, config.threads),
+                    device: tts.placement().device,
+                    load_ms: began.elapsed().as_secs_f64() * 1e3,
+                    note: tts.placement().note.clone(),
+                });
+                let tts: Arc<dyn TextToSpeech> = Arc::new(tts);
+                self.tts.insert(key, Arc::clone(&tts));
+                Ok(tts)
+            }
+        }
+    }
+
+    fn vad(&mut self, spec: &VadBackend) -> anyhow::Result<Arc<dyn EndpointerFactory>> {
+        if let Some(vad) = &self.vad {
+            return Ok(Arc::clone(vad));
+        }
+        let vad: Arc<dyn EndpointerFactory> = match spec {
+            VadBackend::Energy => Arc::new(EnergyVadFactory),
+            VadBackend::Silero { device } => self.silero(*device)?,
+        };
+        self.vad = Some(Arc::clone(&vad));
+        Ok(vad)
+    }
+
+    #[cfg(feature = "local-vad")]
+    fn silero(&mut self, device: Device) -> anyhow::Result<Arc<dyn EndpointerFactory>> {
+        use latlab_core::backends::local::silero::SileroModel;
+        let began = Instant::now();
+        let model = SileroModel::load(&self.models, device)?;
+        let handle = model.clone();
+        self.probes.push((
+            "vad".into(),
+            "silero-vad v6".into(),
+            Box::new(move || {
+                let costs = handle.chunk_costs_ns();
+                serde_json::json!({
+                    "chunk_us": spread(costs.iter().map(|&ns| ns as f64 / 1e3).collect()),
+                })
+            }),
+        ));
+        self.loads.push(ModelLoad {
+            stage: "vad".into(),
+            model: "silero-vad v6".into(),
+            device: model.placement().device,
+            load_ms: began.elapsed().as_secs_f64() * 1e3,
+            note: model.placement().note.clone(),
+        });
+        Ok(Arc::new(model))
+    }
+
+    #[cfg(not(feature = "local-vad"))]
+    fn silero(&mut self, _device: Device) -> anyhow::Result<Arc<dyn EndpointerFactory>> {
+        let _ = (&self.models, Instant::now());
+        bail!(not_built("silero", "local-vad"))
+    }
+}
+
+/// The lock-file names of the local STT, LLM and TTS models a scenario loads (its backends
+/// as set, and every model size its profiles ask for).
+pub fn local_models(scenario: &Scenario) -> Vec<String> {
+    let b = &scenario.spec.backends;
+    let mut names = Vec::new();
+    #[cfg(feature = "local-stt")]
+    if let SttBackend::Whisper(c) = &b.stt {
+        use latlab_core::backends::local::whisper::WhisperModel;
+        let mut sizes = vec![c.model];
+        for p in &scenario.profiles {
+            if let Some(m) = &p.local.stt_model
+                && let Ok(m) = serde_json::from_value::<WhisperModel>(serde_json::json!(m))
+            {
+                sizes.push(m);
+            }
+        }
+        for m in sizes {
+            names.push(m.lock_name().to_string());
+        }
+    }
+    #[cfg(feature = "local-llm")]
+    if let LlmBackend::Llama(c) = &b.llm {
+        names.push(c.model.clone());
+    }
+    #[cfg(feature = "local-tts")]
+    if let TtsBackend::Piper(c) = &b.tts {
+        names.push("onnxruntime".into());
+        if let Some(m) = latlab_core::backends::local::piper::voice_model(&c.voice) {
+            names.push(m.into());
+        }
+    }
+    let _ = b;
+    names
+}
+
+/// The error for a backend this build of latlab does not have.
+#[allow(dead_code)]
+fn not_built(kind: &str, feature: &str) -> String {
+    format!(
+        "this latlab was built without the `{feature}` feature, which the `{kind}` backend needs \
+         (cargo build --release --features {feature})"
+    )
+}
+
+/// The key for a backend: the emulator's configured key on loopback, else the environment's.
+fn key_for(
+    base_url: &str,
+    env: &str,
+    emulator_key: &Option<String>,
+) -> anyhow::Result<Option<ApiKey>> {
+    if base_url == EMULATOR {
+        return Ok(emulator_key.clone().map(ApiKey::new));
+    }
+    let key = ApiKey::from_env(env);
+    let local = ["://127.0.0.1", "://localhost", "://[::1]"]
+        .iter()
+        .any(|h| base_url.contains(h));
+    if key.is_none() && !local {
+        bail!("backend {base_url} needs an API key: set the environment variable {env}");
+    }
+    Ok(key)
+}
+
+/// How long one warm-up turn took in each stage, ms (`None`: the stage failed; its error
+/// is in `error`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WarmUp {
+    /// The profile it warmed.
+    pub profile: String,
+    /// Speech-to-text: the turn's audio sent at once, then finalized, until the final
+    /// transcript.
+    pub stt_ms: Option<f64>,
+    /// Language model: the whole reply.
+    pub llm_ms: Option<f64>,
+    /// Text-to-speech: the whole audio.
+    pub tts_ms: Option<f64>,
+    /// The first failure, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Runs `turns` warm-up turns through `backends` outside the run's clock: the first turns of
+/// the dataset's first call, each stage driven directly (audio sent unpaced). Nothing of it
+/// is recorded as a turn; models that compile kernels or fill caches on first use do it here.
+pub async fn warm_up(
+    backends: &Backends,
+    profile: &Profile,
+    call: &latlab_core::dataset::Call,
+    samples: &[i16],
+    turns: usize,
+) -> Vec<WarmUp> {
+    use latlab_core::stage::{CallInfo, ChatMessage, LlmRequest, SttEvent, SttOptions, TtsRequest};
+    let mut done = Vec::new();
+    for (i, turn) in call.turns.iter().take(turns).enumerate() {
+        let mut w = WarmUp {
+            profile: profile.name.clone(),
+            ..WarmUp::default()
+        };
+        let rate = u64::from(call.sample_rate);
+        let at = |ms: u64| ((ms * rate / 1000) as usize).min(samples.len());
+        let audio = &samples[at(turn.start_ms.saturating_sub(300))..at(turn.end_ms + 300)];
+        let info = CallInfo {
+            call_id: call.id.clone(),
+            sample_rate: call.sample_rate,
+            session: format!("{}#warmup{i}", call.id),
+        };
+        let options = SttOptions {
+            interim_results: false,
+            endpointing_ms: None,
+            utterance_end_ms: None,
+        };
+        let began = Instant::now();
+        let stt = async {
+            let (mut tx, mut rx) = backends.stt.open(&info, &options).await?;
+            for frame in audio.chunks(320) {
+                tx.send_audio(frame).await?;
+            }
+            tx.finalize().await?;
+            while let Some(event) = rx.next_event().await {
+                if let SttEvent::Transcript { is_final: true, .. } = event? {
+                    break;
+                }
+            }
+            let _ = tx.close().await;
+            Ok::<_, latlab_core::timing::StageError>(())
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(60), stt).await {
+            Ok(Ok(())) => w.stt_ms = Some(began.elapsed().as_secs_f64() * 1e3),
+            Ok(Err(e)) => w.error = Some(format!("stt: {e}")),
+            Err(_) => w.error = Some("stt: no final transcript within 60 s".into()),
+        }
+        let began = Instant::now();
+        let request = LlmRequest {
+            messages: vec![
+                ChatMessage {
+                    role: "system".into(),
+                    content: backends.system_prompt.clone(),
+                },
+                ChatMessage {
+                    role: "user".into(),
+                    content: turn.text.clone(),
+                },
+            ],
+            stream: true,
+            reuse_connection: true,
+            session: info.session.clone(),
+        };
+        let llm = async {
+            let mut stream = backends.llm.start(&request).await?;
+            while let Some(token) = stream.next_token().await {
+                token?;
+            }
+            Ok::<_, latlab_core::timing::StageError>(())
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(60), llm).await {
+            Ok(Ok(())) => w.llm_ms = Some(began.elapsed().as_secs_f64() * 1e3),
+            Ok(Err(e)) => w.error = w.error.or(Some(format!("llm: {e}"))),
+            Err(_) => w.error = w.error.or(Some("llm: no reply within 60 s".into())),
+        }
+        let began = Instant::now();
+        let request = TtsRequest {
+            text: turn
+                .reply
+                .clone()
+                .unwrap_or_else(|| "Sure, I can help with that.".into()),
+            streaming: true,
+            reuse_connection: true,
+            session: info.session.clone(),
+        };
+        let tts = async {
+            let mut stream = backends.tts.start(&request).await?;
+            while let Some(chunk) = stream.next_chunk().await {
+                chunk?;
+            }
+            Ok::<_, latlab_core::timing::StageError>(())
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(60), tts).await {
+            Ok(Ok(())) => w.tts_ms = Some(began.elapsed().as_secs_f64() * 1e3),
+            Ok(Err(e)) => w.error = w.error.or(Some(format!("tts: {e}"))),
+            Err(_) => w.error = w.error.or(Some("tts: no audio within 60 s".into())),
+        }
+        done.push(w);
+    }
+    done
+}
