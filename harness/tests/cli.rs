@@ -249,10 +249,11 @@ disconnect = 0.05
     ]);
     let spans: Vec<Span> = read_jsonl(&out_dir.join("spans.jsonl"));
     let turns: Vec<TurnTimeline> = read_jsonl(&out_dir.join("turns.jsonl"));
-    // 20 calls = the 10 smoke calls twice: 58 turns, each with all five spans.
-    assert_eq!(turns.len(), 58);
+    // 20 calls = the 12 smoke calls (33 turns), then calls 01–08 again (23 turns): 56 turns,
+    // each with all five spans.
+    assert_eq!(turns.len(), 56);
     let grouped = by_turn(&spans);
-    assert_eq!(grouped.len(), 58);
+    assert_eq!(grouped.len(), 56);
     assert!(grouped.values().all(|s| s.len() == 5));
 
     let errors = |stage: Stage| -> Vec<&Span> {
@@ -264,7 +265,7 @@ disconnect = 0.05
     let llm = errors(Stage::Llm);
     assert!(
         (3..=25).contains(&llm.len()),
-        "{} LLM errors of 58",
+        "{} LLM errors of 56",
         llm.len()
     );
     for s in &llm {
