@@ -73,15 +73,22 @@ pub struct Models {
 
 impl Models {
     /// The folder named by `LATLAB_MODELS`, else the nearest `models/` with a `lock.toml` from
-    /// the current directory up, else `./models`.
+    /// the current directory up, else from the running program's folder up (a `latlab` built
+    /// in `target/release/` finds its checkout's models from anywhere), else `./models`.
     pub fn locate() -> Models {
         if let Some(dir) = std::env::var_os(MODELS_ENV).filter(|v| !v.is_empty()) {
             return Models::at(dir);
         }
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        cwd.ancestors()
-            .map(|d| d.join("models"))
-            .find(|d| d.join("lock.toml").is_file())
+        let exe = std::env::current_exe().ok();
+        let found = |start: &Path| {
+            start
+                .ancestors()
+                .map(|d| d.join("models"))
+                .find(|d| d.join("lock.toml").is_file())
+        };
+        found(&cwd)
+            .or_else(|| exe.as_deref().and_then(found))
             .map_or_else(|| Models::at(cwd.join("models")), Models::at)
     }
 
