@@ -61,6 +61,7 @@ pub struct BackendSet {
 type Probe = Box<dyn Fn() -> serde_json::Value + Send + Sync>;
 
 /// Exact percentiles (nearest rank on the sorted sample) and the sample's size.
+#[cfg(any(feature = "local-vad", feature = "local-stt", feature = "local-llm"))]
 fn spread(mut v: Vec<f64>) -> serde_json::Value {
     v.retain(|x| x.is_finite());
     v.sort_by(f64::total_cmp);
@@ -395,6 +396,7 @@ impl BackendSet {
 /// as set, and every model size its profiles ask for).
 pub fn local_models(scenario: &Scenario) -> Vec<String> {
     let b = &scenario.spec.backends;
+    #[allow(unused_mut)] // nothing to add in a build without local backends
     let mut names = Vec::new();
     #[cfg(feature = "local-stt")]
     if let SttBackend::Whisper(c) = &b.stt {
