@@ -126,40 +126,31 @@ fn a_missing_model_names_the_file_and_the_fetch_command() {
     std::fs::create_dir(&models).unwrap();
     std::fs::copy(root().join("models/lock.toml"), models.join("lock.toml")).unwrap();
     std::fs::copy(root().join("models/fetch.py"), models.join("fetch.py")).unwrap();
-    let out = latlab()
-        .env("LATLAB_MODELS", &models)
-        .args([
-            "run",
-            root().join("scenarios/hybrid.toml").to_str().unwrap(),
-            "--out",
-            tmp.path().join("out").to_str().unwrap(),
-            "-q",
-            "--no-fetch",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Runs hybrid.toml against this models folder without fetching; it must refuse (exit 2).
+    let refused = |out: &str| -> String {
+        let run = latlab()
+            .env("LATLAB_MODELS", &models)
+            .args([
+                "run",
+                root().join("scenarios/hybrid.toml").to_str().unwrap(),
+                "--out",
+                tmp.path().join(out).to_str().unwrap(),
+                "-q",
+                "--no-fetch",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(2));
+        String::from_utf8_lossy(&run.stderr).into_owned()
+    };
+    let stderr = refused("out");
     assert!(stderr.contains("silero/silero_vad.onnx"), "{stderr}");
     assert!(stderr.contains("fetch.py silero-vad"), "{stderr}");
 
     // A corrupt file is refused the same way, with its SHA-256.
     std::fs::create_dir_all(models.join("silero")).unwrap();
     std::fs::write(models.join("silero/silero_vad.onnx"), b"not a model").unwrap();
-    let out = latlab()
-        .env("LATLAB_MODELS", &models)
-        .args([
-            "run",
-            root().join("scenarios/hybrid.toml").to_str().unwrap(),
-            "--out",
-            tmp.path().join("out2").to_str().unwrap(),
-            "-q",
-            "--no-fetch",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused("out2");
     assert!(stderr.contains("corrupt"), "{stderr}");
     assert!(stderr.contains("silero/silero_vad.onnx"), "{stderr}");
 }
