@@ -6,6 +6,7 @@
 //! (coordinated omission). `docs/metrics.md` documents each field with a timeline diagram.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,11 @@ impl Stage {
         Stage::Tts,
         Stage::Turn,
     ];
+
+    /// The stage's position in [`Stage::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     /// The stage's name as written in results.
     pub fn as_str(self) -> &'static str {
@@ -209,6 +215,101 @@ pub struct Span {
     pub error: Option<StageError>,
 }
 
+/// What every span of one call shares: its identity and the backend serving each stage.
+///
+/// Made once per call and shared by reference count, so recording a span copies no string
+/// (the recorder's hot path allocates nothing; see [`crate::recorder`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallLabels {
+    /// Run id.
+    pub run: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// Profile name.
+    pub profile: String,
+    /// Call id from the dataset.
+    pub call: String,
+    /// Which replay of the dataset this call belongs to.
+    pub iteration: u32,
+    /// The backend serving each stage, in [`Stage::ALL`] order (`pipeline` for the turn).
+    pub backends: [String; 5],
+}
+
+/// One stage of one turn as the pipeline records it: a [`Span`] whose strings are the
+/// call's shared [`CallLabels`]. [`SpanRecord::to_span`] makes the row of `spans.parquet`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanRecord {
+    /// The call's labels.
+    pub labels: Arc<CallLabels>,
+    /// Turn index within the call (0-based).
+    pub turn: u32,
+    /// Stage.
+    pub stage: Stage,
+    /// See [`Span::scheduled_ns`].
+    pub scheduled_ns: u64,
+    /// See [`Span::start_ns`].
+    pub start_ns: Option<u64>,
+    /// See [`Span::first_output_ns`].
+    pub first_output_ns: Option<u64>,
+    /// See [`Span::end_ns`].
+    pub end_ns: Option<u64>,
+    /// See [`Span::latency_ns`].
+    pub latency_ns: Option<i64>,
+    /// Units of work.
+    pub units: Units,
+    /// How the stage ended.
+    pub outcome: Outcome,
+    /// The error, when `outcome` is `Error`.
+    pub error: Option<StageError>,
+}
+
+impl SpanRecord {
+    /// A skipped span of `stage` for turn `turn`, scheduled at `scheduled_ns`, to be filled in.
+    pub fn new(labels: &Arc<CallLabels>, turn: u32, stage: Stage, scheduled_ns: u64) -> Self {
+        SpanRecord {
+            labels: Arc::clone(labels),
+            turn,
+            stage,
+            scheduled_ns,
+            start_ns: None,
+            first_output_ns: None,
+            end_ns: None,
+            latency_ns: None,
+            units: Units::default(),
+            outcome: Outcome::Skipped,
+            error: None,
+        }
+    }
+
+    /// The backend that served this span's stage.
+    pub fn backend(&self) -> &str {
+        &self.labels.backends[self.stage.index()]
+    }
+
+    /// The result row, with the labels written out.
+    pub fn to_span(&self) -> Span {
+        let l = &*self.labels;
+        Span {
+            run: l.run.clone(),
+            scenario: l.scenario.clone(),
+            profile: l.profile.clone(),
+            call: l.call.clone(),
+            iteration: l.iteration,
+            turn: self.turn,
+            stage: self.stage,
+            backend: self.backend().to_string(),
+            scheduled_ns: self.scheduled_ns,
+            start_ns: self.start_ns,
+            first_output_ns: self.first_output_ns,
+            end_ns: self.end_ns,
+            latency_ns: self.latency_ns,
+            units: self.units.clone(),
+            outcome: self.outcome,
+            error: self.error.clone(),
+        }
+    }
+}
+
 /// Every stage boundary of one turn, in nanoseconds since the epoch: the row of `turns.parquet`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TurnTimeline {
@@ -265,13 +366,19 @@ pub struct TurnTimeline {
     pub error: Option<StageError>,
 }
 
-/// Receives spans and turn timelines as turns complete. Implemented by the harness's sinks.
+/// Receives spans and turn timelines as turns complete. Implemented by the harness's sinks
+/// (on a [`crate::recorder::SpanRecorder`], which allocates nothing on this path).
 pub trait SpanSink: Send + Sync {
-    /// One turn is complete (successfully or not): its timeline and one span per stage.
-    fn record_turn(&self, timeline: TurnTimeline, spans: Vec<Span>);
+    /// One turn is complete (successfully or not): its timeline and one span per stage, in
+    /// [`Stage::ALL`] order.
+    fn record_turn(&self, timeline: TurnTimeline, spans: [SpanRecord; 5]);
 
     /// Frame pacing: how late one audio frame left relative to its schedule.
     fn record_pacing(&self, _lag_ns: u64) {}
+
+    /// The endpointer declared the end of speech `lag_ns` after the frame that completed it
+    /// was due: latlab's own share of a VAD-endpointed turn's endpoint latency.
+    fn record_endpoint_lag(&self, _lag_ns: u64) {}
 
     /// Frame pacing of several frames at once (the feeder hands over a call's lags in
     /// batches, so frames do not contend for a sink's lock).

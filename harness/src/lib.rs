@@ -10,6 +10,7 @@ pub mod cli;
 pub mod gate;
 pub mod live;
 pub mod manifest;
+pub mod measurer;
 pub mod merge;
 pub mod models;
 pub mod recover;

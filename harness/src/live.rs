@@ -85,7 +85,7 @@ impl Live {
 }
 
 impl TurnObserver for Live {
-    fn turn_done(&self, timeline: &TurnTimeline, spans: &[Span]) {
+    fn turn_done(&self, timeline: &TurnTimeline) {
         let turns = self.turns.fetch_add(1, Ordering::Relaxed) + 1;
         let ok = timeline.outcome == Outcome::Ok;
         let failed = self.failed.fetch_add(u64::from(!ok), Ordering::Relaxed) + u64::from(!ok);
@@ -103,7 +103,13 @@ impl TurnObserver for Live {
         }
         self.bar.set_message(message);
         if let Some(m) = &self.metrics {
-            m.record(timeline, spans);
+            m.record_turn(timeline);
+        }
+    }
+
+    fn span_done(&self, span: &Span) {
+        if let Some(m) = &self.metrics {
+            m.record_span(span);
         }
     }
 }
@@ -171,22 +177,23 @@ impl Metrics {
         }
     }
 
-    fn record(&self, timeline: &TurnTimeline, spans: &[Span]) {
+    fn record_turn(&self, timeline: &TurnTimeline) {
         self.turns
             .get_or_create(&TurnLabels {
                 profile: timeline.profile.clone(),
                 outcome: timeline.outcome.as_str().to_string(),
             })
             .inc();
-        for s in spans.iter().filter(|s| s.outcome == Outcome::Ok) {
-            if let Some(ns) = s.latency_ns {
-                self.latency
-                    .get_or_create(&StageLabels {
-                        profile: s.profile.clone(),
-                        stage: s.stage.to_string(),
-                    })
-                    .observe(ns.max(0) as f64 / 1e9);
-            }
+    }
+
+    fn record_span(&self, s: &Span) {
+        if let (Outcome::Ok, Some(ns)) = (s.outcome, s.latency_ns) {
+            self.latency
+                .get_or_create(&StageLabels {
+                    profile: s.profile.clone(),
+                    stage: s.stage.to_string(),
+                })
+                .observe(ns.max(0) as f64 / 1e9);
         }
     }
 

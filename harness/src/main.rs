@@ -233,6 +233,22 @@ fn print_facts(m: &manifest::RunManifest, notes: bool) {
             );
         }
     }
+    if !m.measurer.is_empty() {
+        let shares: Vec<String> = m
+            .measurer
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {:.0}/{:.0} µs (n={})",
+                    s.stage,
+                    s.share.p50_ns as f64 / 1e3,
+                    s.share.p99_ns as f64 / 1e3,
+                    s.share.count
+                )
+            })
+            .collect();
+        println!("latlab's own share, p50/p99: {}", shares.join(", "));
+    }
     for l in &m.model_loads {
         let note = l
             .note

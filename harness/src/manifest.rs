@@ -74,6 +74,10 @@ pub struct RunManifest {
     pub telemetry: Option<serde_json::Value>,
     /// What the emulator saw and injected, when one ran.
     pub emulator: Option<serde_json::Value>,
+    /// latlab's own share of each stage's latency, measured against the in-process
+    /// emulator's wire trace (`latlab_harness::measurer`); empty without the emulator.
+    #[serde(default)]
+    pub measurer: Vec<crate::measurer::StageShare>,
     /// Notes (warnings the run raised).
     pub notes: Vec<String>,
 }
@@ -146,7 +150,7 @@ pub struct LoadFacts {
 }
 
 /// Scheduling-lag statistics (ns).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lag {
     /// Events measured.
     pub count: u64,

@@ -189,6 +189,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         call_starts: None,
         telemetry: None,
         emulator: None,
+        measurer: Vec::new(),
         notes: Vec::new(),
     };
     manifest.write(&dir)?;
@@ -344,7 +345,26 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
 
     if let Some(emulator) = emulator {
         manifest.emulator = serde_json::to_value(emulator.stats()).ok();
+        let (events, untraced) = emulator.take_trace();
         emulator.shutdown().await;
+        let stt_endpointed: Vec<&str> = profiles
+            .iter()
+            .filter(|p| p.endpointing == latlab_core::profile::Endpointing::Stt)
+            .map(|p| p.name.as_str())
+            .collect();
+        manifest.measurer = crate::measurer::measure(
+            &epoch,
+            &turns,
+            &stt_endpointed,
+            &events,
+            &recorded.endpoint_lags,
+        );
+        if untraced > 0 {
+            manifest.notes.push(format!(
+                "the emulator's wire trace was full: latlab's own share (manifest `measurer`) stands on the first {} wire events; {untraced} more were not traced",
+                latlab_emulator::trace::TRACE_CAPACITY
+            ));
+        }
     }
     let pacing = Pacing::of(&pacing);
     if pacing.p99_ns > 1_000_000 {
@@ -358,6 +378,12 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         manifest.notes.push(format!(
             "WARNING: p99 call-start lag was {:.2} ms (> 1 ms): calls started late against the load plan, so latencies partly describe the load generator",
             call_starts.p99_ns as f64 / 1e6
+        ));
+    }
+    if recorded.overflowed > 0 {
+        manifest.notes.push(format!(
+            "the span recorder's queue was full {} times: the sink's writer fell behind, so those recordings took the slower, allocating path (nothing was lost)",
+            recorded.overflowed
         ));
     }
     if dropped > 0 {

@@ -149,6 +149,41 @@ fn the_smoke_suite_times_every_stage_of_every_turn() {
         schema["properties"]["schema_version"]["const"],
         manifest["schema_version"]
     );
+
+    // The measurement of the measurer: latlab's own share of each stage, from the
+    // emulator's wire trace, stands on every turn and is a small part of the stage.
+    let measurer = manifest["measurer"].as_array().expect("manifest measurer");
+    let stages: Vec<&str> = measurer
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["endpoint", "stt", "llm", "tts"]);
+    for s in measurer {
+        let stage = s["stage"].as_str().unwrap();
+        let ns = |k: &str| s["share"][k].as_u64().unwrap();
+        assert!(
+            ns("count") >= 3 * dataset_turns as u64,
+            "{stage}: share over {} turns: {s}",
+            ns("count")
+        );
+        assert!(
+            0 < ns("p50_ns") && ns("p50_ns") <= ns("p99_ns") && ns("p99_ns") <= ns("max_ns"),
+            "{s}"
+        );
+        let stage_p50_ms = rows
+            .iter()
+            .filter(|r| r["stage"] == stage)
+            .map(|r| r["p50"]["value"].as_f64().unwrap())
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            (ns("p50_ns") as f64 / 1e6) < stage_p50_ms,
+            "{stage}: latlab's share is not below the stage's latency ({stage_p50_ms} ms): {s}"
+        );
+    }
+    assert!(
+        stdout.contains("latlab's own share, p50/p99: endpoint "),
+        "{stdout}"
+    );
 }
 
 #[test]

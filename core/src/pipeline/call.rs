@@ -11,7 +11,7 @@ use super::{Backends, CallPlan, agent, feeder};
 use crate::clock::Epoch;
 use crate::profile::Endpointing;
 use crate::stage::{CallInfo, ChatMessage, SttEvent, SttOptions, SttReceiver};
-use crate::timing::{ErrorKind, Outcome, SpanSink, StageError};
+use crate::timing::{CallLabels, ErrorKind, Outcome, SpanSink, StageError};
 
 /// What happened on a call, for the harness's progress and summary.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,21 +53,23 @@ pub async fn run_call(
         Endpointing::Vad => backends.vad.name().to_string(),
         Endpointing::Stt => backends.stt.name().to_string(),
     };
-    let template = TurnId {
+    let labels = Arc::new(CallLabels {
         run: plan.run.clone(),
         scenario: plan.scenario.clone(),
         profile: profile.name.clone(),
         call: call.id.clone(),
         iteration: plan.iteration,
-        turn: 0,
-        endpoint_backend,
-        stt_backend: backends.stt.name().to_string(),
-        llm_backend: backends.llm.name().to_string(),
-        tts_backend: backends.tts.name().to_string(),
-    };
+        backends: [
+            endpoint_backend,
+            backends.stt.name().to_string(),
+            backends.llm.name().to_string(),
+            backends.tts.name().to_string(),
+            "pipeline".to_string(),
+        ],
+    });
     let id_of = move |turn: usize| TurnId {
+        labels: Arc::clone(&labels),
         turn: turn as u32,
-        ..template.clone()
     };
     let mut heard: Vec<Heard> = call
         .turns

@@ -55,6 +55,7 @@ pub(super) async fn feed(
             && vad.push(frame) == Some(VadEvent::SpeechEnd)
         {
             let at = epoch.elapsed_ns();
+            sink.record_endpoint_lag(at.saturating_sub(due));
             let audio_ms = (k + 1) as f64 * f64::from(plan.frame_ms);
             let _ = events.send(CallEvent::VadEnd { at, audio_ms });
             if let Err(e) = sender.finalize().await {

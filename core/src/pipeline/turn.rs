@@ -1,6 +1,11 @@
-//! One user turn's state, and how it becomes a [`TurnTimeline`] and one [`Span`] per stage.
+//! One user turn's state, and how it becomes a [`TurnTimeline`] and one [`SpanRecord`] per
+//! stage.
 
-use crate::timing::{Outcome, Span, Stage, StageError, TurnTimeline, Units, diff_ns};
+use std::sync::Arc;
+
+use crate::timing::{
+    CallLabels, Outcome, SpanRecord, Stage, StageError, TurnTimeline, Units, diff_ns,
+};
 
 /// What the listening side (endpointing + STT) learned about a turn.
 #[derive(Debug, Clone, Default)]
@@ -49,19 +54,11 @@ pub(super) struct Answered {
     pub tts_error: Option<StageError>,
 }
 
-/// Identity of a turn in results.
+/// Identity of a turn in results: its call's labels and its index in the call.
 #[derive(Debug, Clone)]
 pub(super) struct TurnId {
-    pub run: String,
-    pub scenario: String,
-    pub profile: String,
-    pub call: String,
-    pub iteration: u32,
+    pub labels: Arc<CallLabels>,
     pub turn: u32,
-    pub endpoint_backend: String,
-    pub stt_backend: String,
-    pub llm_backend: String,
-    pub tts_backend: String,
 }
 
 fn stage_outcome(ran: bool, error: &Option<StageError>) -> Outcome {
@@ -80,7 +77,7 @@ pub(super) fn finish(
     answered: &Answered,
     next_start_ns: Option<u64>,
     speed: f64,
-) -> (TurnTimeline, Vec<Span>) {
+) -> (TurnTimeline, [SpanRecord; 5]) {
     let anchor = heard.end_scheduled_ns;
     let eos_error = heard
         .eos_ns
@@ -114,12 +111,13 @@ pub(super) fn finish(
     .find_map(|e| e.clone())
     .or_else(|| heard.error.clone());
     let ok = first_error.is_none() && answered.tts_first_audible_ns.is_some();
+    let labels = &id.labels;
     let timeline = TurnTimeline {
-        run: id.run.clone(),
-        scenario: id.scenario.clone(),
-        profile: id.profile.clone(),
-        call: id.call.clone(),
-        iteration: id.iteration,
+        run: labels.run.clone(),
+        scenario: labels.scenario.clone(),
+        profile: labels.profile.clone(),
+        call: labels.call.clone(),
+        iteration: labels.iteration,
         turn: id.turn,
         user_start_scheduled_ns: heard.start_scheduled_ns,
         user_end_scheduled_ns: anchor,
@@ -142,26 +140,9 @@ pub(super) fn finish(
         error: first_error.clone(),
     };
 
-    let span = |stage: Stage, backend: &str| Span {
-        run: id.run.clone(),
-        scenario: id.scenario.clone(),
-        profile: id.profile.clone(),
-        call: id.call.clone(),
-        iteration: id.iteration,
-        turn: id.turn,
-        stage,
-        backend: backend.to_string(),
-        scheduled_ns: anchor,
-        start_ns: None,
-        first_output_ns: None,
-        end_ns: None,
-        latency_ns: None,
-        units: Units::default(),
-        outcome: Outcome::Skipped,
-        error: None,
-    };
+    let span = |stage: Stage| SpanRecord::new(labels, id.turn, stage, anchor);
 
-    let mut endpoint = span(Stage::Endpoint, &id.endpoint_backend);
+    let mut endpoint = span(Stage::Endpoint);
     endpoint.start_ns = Some(anchor);
     endpoint.first_output_ns = heard.eos_ns;
     endpoint.end_ns = heard.eos_ns;
@@ -180,7 +161,7 @@ pub(super) fn finish(
         })
     });
 
-    let mut stt = span(Stage::Stt, &id.stt_backend);
+    let mut stt = span(Stage::Stt);
     stt.start_ns = Some(heard.start_scheduled_ns);
     stt.first_output_ns = heard.first_stt_output_ns;
     stt.end_ns = heard.final_ns;
@@ -202,7 +183,7 @@ pub(super) fn finish(
         ));
     }
 
-    let mut llm = span(Stage::Llm, &id.llm_backend);
+    let mut llm = span(Stage::Llm);
     if let Some(final_ns) = heard.final_ns {
         llm.scheduled_ns = final_ns;
     }
@@ -222,7 +203,7 @@ pub(super) fn finish(
     llm.outcome = stage_outcome(answered.llm_sent_ns.is_some(), &answered.llm_error);
     llm.error = answered.llm_error.clone();
 
-    let mut tts = span(Stage::Tts, &id.tts_backend);
+    let mut tts = span(Stage::Tts);
     tts.scheduled_ns = answered.first_sentence_ns.unwrap_or(llm.scheduled_ns);
     tts.start_ns = answered.tts_sent_ns;
     tts.first_output_ns = answered.tts_first_audible_ns;
@@ -239,7 +220,7 @@ pub(super) fn finish(
     tts.outcome = stage_outcome(answered.tts_sent_ns.is_some(), &answered.tts_error);
     tts.error = answered.tts_error.clone();
 
-    let mut turn = span(Stage::Turn, "pipeline");
+    let mut turn = span(Stage::Turn);
     turn.start_ns = Some(anchor);
     turn.first_output_ns = answered.tts_first_audible_ns;
     turn.end_ns = answered.tts_done_ns;
@@ -251,5 +232,5 @@ pub(super) fn finish(
     turn.outcome = timeline.outcome;
     turn.error = first_error;
 
-    (timeline, vec![endpoint, stt, llm, tts, turn])
+    (timeline, [endpoint, stt, llm, tts, turn])
 }

@@ -19,6 +19,7 @@ pub mod stats;
 pub mod stream;
 pub mod stt;
 pub mod timing;
+pub mod trace;
 pub mod tts;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -49,6 +50,7 @@ pub use error::EmulatorError;
 pub use faults::{Fault, Faults};
 pub use stats::{EmulatorStats, FaultCounts, ServiceStats};
 pub use timing::Timing;
+pub use trace::{Mark, WireEvent, WireTrace};
 
 use faults::RefusingListener;
 use stats::ServiceCounters;
@@ -76,6 +78,7 @@ pub struct Emulator {
     llm_addr: SocketAddr,
     tts_addr: SocketAddr,
     counters: [Arc<ServiceCounters>; 3],
+    trace: Arc<WireTrace>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
 }
@@ -96,6 +99,7 @@ impl Emulator {
             Arc::new(ServiceCounters::default()),
             Arc::new(ServiceCounters::default()),
         ];
+        let trace = Arc::new(WireTrace::default());
         let stt_listener = bind("stt", config.stt.port).await?;
         let llm_listener = bind("llm", config.llm.port).await?;
         let tts_listener = bind("tts", config.tts.port).await?;
@@ -116,6 +120,7 @@ impl Emulator {
             dataset: dataset.clone(),
             counters: counters[0].clone(),
             shutdown: shutdown.clone(),
+            trace: Arc::clone(&trace),
             sessions_per_tag: Mutex::default(),
         }));
         let llm_router = llm::router(Arc::new(llm::LlmState {
@@ -124,12 +129,14 @@ impl Emulator {
             replies: llm::Replies::from_dataset(dataset.as_deref()),
             counters: counters[1].clone(),
             shutdown: shutdown.clone(),
+            trace: Arc::clone(&trace),
         }));
         let tts_router = tts::router(Arc::new(tts::TtsState {
             seed: config.seed,
             config: config.tts.clone(),
             counters: counters[2].clone(),
             shutdown: shutdown.clone(),
+            trace: Arc::clone(&trace),
         }));
         let services = [
             (
@@ -172,6 +179,7 @@ impl Emulator {
             llm_addr,
             tts_addr,
             counters,
+            trace,
             stop,
             servers,
         })
@@ -200,6 +208,12 @@ impl Emulator {
             llm: self.counters[1].snapshot(),
             tts: self.counters[2].snapshot(),
         }
+    }
+
+    /// Takes the wire events recorded so far (see [`trace`]), and how many found the trace
+    /// full.
+    pub fn take_trace(&self) -> (Vec<WireEvent>, u64) {
+        self.trace.take()
     }
 
     /// Stops accepting, ends stalled and streaming responses, and waits (briefly) for the

@@ -28,6 +28,7 @@ use crate::faults::Fault;
 use crate::seed::{self, Stream};
 use crate::stats::ServiceCounters;
 use crate::stream::{Ending, Timed, timed_body};
+use crate::trace::{ChunkMark, Mark};
 
 /// The service name used in seeding.
 pub const SERVICE: &str = "llm";
@@ -244,6 +245,8 @@ pub(crate) struct LlmState {
     pub counters: Arc<ServiceCounters>,
     /// Fires when the emulator stops.
     pub shutdown: Shutdown,
+    /// The wire trace.
+    pub trace: Arc<crate::trace::WireTrace>,
 }
 
 /// The router of the LLM service.
@@ -298,6 +301,9 @@ async fn completions(
     body: Bytes,
 ) -> Response {
     let start = Instant::now();
+    state
+        .trace
+        .mark(crate::session_of(&headers), Mark::LlmRequest);
     state.counters.request();
     if !authorized(&state.config, &headers) {
         return openai_error(
@@ -351,7 +357,14 @@ async fn completions(
     let shutdown = state.shutdown.clone();
     if request.stream {
         let (chunks, ending) = sse_chunks(&plan, created, &model, include_usage);
-        let mut response = Response::new(timed_body(start, chunks, ending, shutdown));
+        // The first content token is chunk 1 (chunk 0 carries the role).
+        let mark = (!plan.tokens.is_empty()).then(|| ChunkMark {
+            trace: Arc::clone(&state.trace),
+            session: crate::session_of(&headers).to_string(),
+            mark: Mark::LlmFirstToken,
+            chunk: 1,
+        });
+        let mut response = Response::new(timed_body(start, chunks, ending, shutdown, mark));
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -509,7 +522,7 @@ async fn whole_response(
             return json_response(Body::from(bytes));
         }
     };
-    json_response(timed_body(start, chunks, ending, shutdown))
+    json_response(timed_body(start, chunks, ending, shutdown, None))
 }
 
 #[cfg(test)]

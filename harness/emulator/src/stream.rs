@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::Shutdown;
+use crate::trace::ChunkMark;
 
 /// One chunk of a body and when it is due, counted from the request's arrival.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,8 +33,15 @@ pub enum Ending {
     DisconnectAfter(usize),
 }
 
-/// A body that sends `chunks` at their offsets from `start`, then ends as `ending` says.
-pub fn timed_body(start: Instant, chunks: Vec<Timed>, ending: Ending, shutdown: Shutdown) -> Body {
+/// A body that sends `chunks` at their offsets from `start`, then ends as `ending` says;
+/// `mark` is recorded in the wire trace as its chunk is handed to the connection.
+pub fn timed_body(
+    start: Instant,
+    chunks: Vec<Timed>,
+    ending: Ending,
+    shutdown: Shutdown,
+    mark: Option<ChunkMark>,
+) -> Body {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
         let cut = match ending {
@@ -69,8 +77,16 @@ pub fn timed_body(start: Instant, chunks: Vec<Timed>, ending: Ending, shutdown: 
             }
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+    let stream = futures_util::stream::unfold((rx, 0usize, mark), |(mut rx, k, mark)| async move {
+        let item = rx.recv().await?;
+        let mark = match mark {
+            Some(m) if m.chunk == k && item.is_ok() => {
+                m.trace.mark(&m.session, m.mark);
+                None
+            }
+            other => other,
+        };
+        Some((item, (rx, k + 1, mark)))
     });
     Body::from_stream(stream)
 }

@@ -29,6 +29,7 @@ use crate::config::SttConfig;
 use crate::faults::Fault;
 use crate::seed::{self, Stream};
 use crate::stats::ServiceCounters;
+use crate::trace::{Mark, WireTrace};
 
 /// The service name used in seeding.
 pub const SERVICE: &str = "stt";
@@ -52,6 +53,8 @@ pub(crate) struct SttState {
     pub counters: Arc<ServiceCounters>,
     /// Fires when the emulator stops.
     pub shutdown: Shutdown,
+    /// The wire trace.
+    pub trace: Arc<crate::trace::WireTrace>,
     /// Connections seen per tag, so the n-th session of a call draws the same randomness.
     pub sessions_per_tag: Mutex<HashMap<String, u64>>,
 }
@@ -245,7 +248,11 @@ async fn listen(
         request_id,
     );
     let counters = state.counters.clone();
-    upgrade.on_upgrade(move |socket| run(socket, session, counters, shutdown))
+    let trace = (
+        Arc::clone(&state.trace),
+        crate::session_of(&headers).to_string(),
+    );
+    upgrade.on_upgrade(move |socket| run(socket, session, counters, trace, shutdown))
 }
 
 /// One word of a turn with its (evenly spread) time span.
@@ -319,6 +326,9 @@ struct Outgoing {
     text: String,
     /// The final result of this turn: a fault armed on it fires once it is sent.
     final_of: Option<usize>,
+    /// A final result (`is_final`) or an `UtteranceEnd`: a message that can end a turn,
+    /// which the wire trace records.
+    traced: bool,
 }
 
 /// The state of one live session: what has been received and what is queued to send.
@@ -383,12 +393,29 @@ impl Session {
 
     /// Queues `text` after `delay`, never before what is already queued (Deepgram sends in order).
     fn schedule(&mut self, delay: Duration, text: String, final_of: Option<usize>) {
+        self.schedule_result(delay, text, final_of, false);
+    }
+
+    /// Queues a message that can end a turn (a final result of turn `final_of`, if any, or an
+    /// `UtteranceEnd`), recorded in the wire trace when sent.
+    fn schedule_traced(&mut self, delay: Duration, text: String, final_of: Option<usize>) {
+        self.schedule_result(delay, text, final_of, true);
+    }
+
+    fn schedule_result(
+        &mut self,
+        delay: Duration,
+        text: String,
+        final_of: Option<usize>,
+        traced: bool,
+    ) {
         let due = (Instant::now() + delay).max(self.last_due);
         self.last_due = due;
         self.queue.push_back(Outgoing {
             due,
             text,
             final_of,
+            traced,
         });
     }
 
@@ -460,7 +487,7 @@ impl Session {
                     let words = self.turns[i].words.clone();
                     let text = self.results(p, [true, speech_final, false], &words);
                     let delay = self.final_delay.sample(&mut self.rng);
-                    self.schedule(delay, text, Some(i));
+                    self.schedule_traced(delay, text, Some(i));
                     self.turns[i].finalized = true;
                     self.cursor_ms = p;
                 }
@@ -472,7 +499,7 @@ impl Session {
             {
                 self.turns[i].utterance_end_sent = true;
                 let msg = json!({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": end / 1000.0});
-                self.schedule(Duration::ZERO, msg.to_string(), None);
+                self.schedule_traced(Duration::ZERO, msg.to_string(), None);
             }
         }
     }
@@ -522,7 +549,7 @@ impl Session {
             .unwrap_or_default();
         let text = self.results(p, [true, false, true], &words);
         let delay = self.final_delay.sample(&mut self.rng);
-        self.schedule(delay, text, current);
+        self.schedule_traced(delay, text, current);
         if let Some(i) = current {
             self.turns[i].finalized = true;
         }
@@ -579,6 +606,7 @@ async fn run(
     mut socket: WebSocket,
     mut session: Session,
     counters: Arc<ServiceCounters>,
+    (trace, name): (Arc<WireTrace>, String),
     shutdown: Shutdown,
 ) {
     let mut stalled = false;
@@ -599,6 +627,11 @@ async fn run(
             _ = shutdown.clone().wait() => return,
             _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() && !stalled => {
                 let Some(out) = session.queue.pop_front() else { continue };
+                // Marked as the message is handed to the socket (as the HTTP services mark
+                // their chunks): once written, the client may read it before this task runs on.
+                if out.traced {
+                    trace.mark(&name, Mark::SttFinal);
+                }
                 if socket.send(Message::Text(out.text.into())).await.is_err() {
                     return;
                 }

@@ -24,6 +24,7 @@ use crate::faults::Fault;
 use crate::seed::{self, Stream};
 use crate::stats::ServiceCounters;
 use crate::stream::{Ending, Timed, timed_body};
+use crate::trace::{ChunkMark, Mark};
 
 /// The service name used in seeding.
 pub const SERVICE: &str = "tts";
@@ -136,6 +137,8 @@ pub(crate) struct TtsState {
     pub counters: Arc<ServiceCounters>,
     /// Fires when the emulator stops.
     pub shutdown: Shutdown,
+    /// The wire trace.
+    pub trace: Arc<crate::trace::WireTrace>,
 }
 
 /// The router of the TTS service.
@@ -185,6 +188,9 @@ async fn serve(
     streaming: bool,
 ) -> Response {
     let start = Instant::now();
+    state
+        .trace
+        .mark(crate::session_of(&headers), Mark::TtsRequest);
     state.counters.request();
     if let Some(expected) = &state.config.api_key {
         let given = headers.get("xi-api-key").and_then(|v| v.to_str().ok());
@@ -252,7 +258,7 @@ async fn serve(
                 at,
                 bytes: Bytes::from_static(b"{\"oops\""),
             }];
-            timed_body(start, chunks, Ending::Complete, shutdown)
+            timed_body(start, chunks, Ending::Complete, shutdown, None)
         }
         Fault::Stall | Fault::Disconnect => {
             let cut = plan.chunks.len().div_ceil(2).max(1);
@@ -275,9 +281,17 @@ async fn serve(
                 pieces[0].bytes.truncate(half);
                 pieces
             };
-            timed_body(start, chunks, ending, shutdown)
+            timed_body(start, chunks, ending, shutdown, None)
         }
-        Fault::None if streaming => timed_body(start, plan.chunks, Ending::Complete, shutdown),
+        Fault::None if streaming => {
+            let mark = ChunkMark {
+                trace: Arc::clone(&state.trace),
+                session: crate::session_of(&headers).to_string(),
+                mark: Mark::TtsFirstAudio,
+                chunk: 0,
+            };
+            timed_body(start, plan.chunks, Ending::Complete, shutdown, Some(mark))
+        }
         Fault::None => {
             let end = plan.chunks.last().map_or(Duration::ZERO, |c| c.at);
             tokio::select! {

@@ -13,7 +13,7 @@ use latlab_core::dataset::Dataset;
 use latlab_core::pipeline::{Backends, CallPlan, run_call};
 use latlab_core::profile::Profile;
 use latlab_core::schedule::CallSchedule;
-use latlab_core::timing::{Outcome, Span, SpanSink, Stage, TurnTimeline};
+use latlab_core::timing::{Outcome, Span, SpanRecord, SpanSink, Stage, TurnTimeline};
 use latlab_emulator::{Emulator, EmulatorConfig, Timing};
 
 #[derive(Default)]
@@ -23,7 +23,8 @@ struct Collect {
 }
 
 impl SpanSink for Collect {
-    fn record_turn(&self, timeline: TurnTimeline, spans: Vec<Span>) {
+    fn record_turn(&self, timeline: TurnTimeline, spans: [SpanRecord; 5]) {
+        let spans = spans.iter().map(SpanRecord::to_span).collect();
         self.turns.lock().unwrap().push((timeline, spans));
     }
     fn record_pacing(&self, lag_ns: u64) {

@@ -1,17 +1,24 @@
 //! Result sinks: where spans go as turns complete, and the files a run leaves behind.
 //!
-//! Every turn is appended to `spans.jsonl` and `turns.jsonl` and flushed to the OS the moment
-//! it completes, so a killed run keeps everything but the turns in flight; `latlab recover`
-//! turns those logs into the same Parquet and histogram files a finished run writes.
+//! The pipeline records each finished turn into a [`SpanRecorder`] (a lock-free push, no
+//! allocation: see `latlab_core::recorder`). The sink's writer thread drains it every
+//! [`FLUSH_EVERY`], appends every span to `spans.jsonl` and every turn to `turns.jsonl`, and
+//! flushes both to the OS, so a killed run keeps everything but the turns in flight and the
+//! last few milliseconds of finished ones; `latlab recover` turns those logs into the same
+//! Parquet and histogram files a finished run writes.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use latlab_core::timing::{Span, SpanSink, TurnTimeline};
+use latlab_core::recorder::SpanRecorder;
+use latlab_core::timing::{Span, SpanRecord, SpanSink, TurnTimeline};
 
 pub mod hdr;
 pub mod parquet;
@@ -24,30 +31,46 @@ pub const TURNS_LOG: &str = "turns.jsonl";
 pub const SPANS_PARQUET: &str = "spans.parquet";
 /// Turn timelines as Parquet.
 pub const TURNS_PARQUET: &str = "turns.parquet";
+/// How often the writer thread drains the recorder and flushes the logs.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(10);
 
-/// Something that wants to hear about each completed turn (the progress bar).
+/// Something that wants to hear about each completed turn and span (the progress line, the
+/// metrics endpoint). Called on the sink's writer thread, never on the pipeline's.
 pub trait TurnObserver: Send + Sync {
-    /// A turn completed, with its spans.
-    fn turn_done(&self, timeline: &TurnTimeline, spans: &[Span]);
+    /// A turn completed.
+    fn turn_done(&self, timeline: &TurnTimeline);
+
+    /// A span was recorded.
+    fn span_done(&self, _span: &Span) {}
 }
 
-/// The run's sink: logs each turn durably and keeps it for the end-of-run files.
+/// The run's sink: records each turn without blocking the pipeline, logs it durably from a
+/// writer thread and keeps it for the end-of-run files.
 pub struct RunSink {
-    inner: Mutex<Inner>,
-    observer: Option<Box<dyn TurnObserver>>,
+    recorder: Arc<SpanRecorder>,
+    lags: Mutex<Lags>,
+    writer: Mutex<Option<Writer>>,
 }
 
-struct Inner {
+struct Lags {
+    pacing: Histogram<u64>,
+    call_starts: Histogram<u64>,
+    endpoint: Histogram<u64>,
+}
+
+struct Writer {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Logs>,
+}
+
+/// The writer thread's state: the logs and everything written to them.
+struct Logs {
     spans_log: BufWriter<File>,
     turns_log: BufWriter<File>,
     spans: Vec<Span>,
     turns: Vec<TurnTimeline>,
-    pacing: Histogram<u64>,
-    call_starts: Histogram<u64>,
     write_error: Option<String>,
-    /// Set by `finish`: turns that complete later (of calls cut off after an interruption)
-    /// are not recorded, so the logs and the tables hold the same turns.
-    closed: bool,
+    observer: Option<Box<dyn TurnObserver>>,
 }
 
 /// What a run's sink recorded.
@@ -60,10 +83,16 @@ pub struct Recorded {
     pub pacing: Histogram<u64>,
     /// Call starts: actual − scheduled start, ns.
     pub call_starts: Histogram<u64>,
+    /// VAD decisions: when the endpointer declared the end of speech − when the frame that
+    /// completed it was due, ns.
+    pub endpoint_lags: Histogram<u64>,
+    /// Spans and timelines that found the recorder's queue full (none are lost; a count
+    /// above zero means the writer fell behind).
+    pub overflowed: u64,
 }
 
 impl RunSink {
-    /// Creates the logs in `dir`.
+    /// Creates the logs in `dir` and starts the writer thread.
     pub fn create(dir: &Path, observer: Option<Box<dyn TurnObserver>>) -> anyhow::Result<RunSink> {
         let open = |name: &str| -> anyhow::Result<BufWriter<File>> {
             let path = dir.join(name);
@@ -71,42 +100,135 @@ impl RunSink {
                 File::create(&path).with_context(|| format!("creating {}", path.display()))?,
             ))
         };
+        let logs = Logs {
+            spans_log: open(SPANS_LOG)?,
+            turns_log: open(TURNS_LOG)?,
+            spans: Vec::new(),
+            turns: Vec::new(),
+            write_error: None,
+            observer,
+        };
+        let recorder = Arc::new(SpanRecorder::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (recorder, stop) = (Arc::clone(&recorder), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("latlab-sink".into())
+                .spawn(move || write_logs(&recorder, &stop, logs))
+                .context("starting the sink's writer thread")?
+        };
         Ok(RunSink {
-            inner: Mutex::new(Inner {
-                spans_log: open(SPANS_LOG)?,
-                turns_log: open(TURNS_LOG)?,
-                spans: Vec::new(),
-                turns: Vec::new(),
+            recorder,
+            lags: Mutex::new(Lags {
                 pacing: hdr::new_histogram(),
                 call_starts: hdr::new_histogram(),
-                write_error: None,
-                closed: false,
+                endpoint: hdr::new_histogram(),
             }),
-            observer,
+            writer: Mutex::new(Some(Writer { stop, thread })),
         })
     }
 
     /// Records how late a call started against its schedule.
     pub fn record_call_start(&self, lag_ns: u64) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.call_starts.saturating_record(lag_ns.max(1));
+        let mut lags = self.lags.lock().unwrap_or_else(|e| e.into_inner());
+        lags.call_starts.saturating_record(lag_ns.max(1));
     }
 
-    /// Takes what was recorded: spans, turns and the scheduling-lag histograms.
+    /// Stops recording (turns that complete later, of calls cut off after an interruption,
+    /// are not recorded, so the logs and the tables hold the same turns), writes out what
+    /// the writer had not yet, and takes everything recorded. A second call finds nothing.
     pub fn finish(&self) -> anyhow::Result<Recorded> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.closed = true;
-        inner.spans_log.flush()?;
-        inner.turns_log.flush()?;
-        if let Some(e) = inner.write_error.take() {
-            anyhow::bail!("writing the span log failed during the run: {e}");
-        }
+        self.recorder.close();
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let (spans, turns) = match writer {
+            Some(Writer { stop, thread }) => {
+                stop.store(true, Ordering::SeqCst);
+                thread.thread().unpark();
+                let mut logs = thread
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the sink's writer thread panicked"))?;
+                logs.spans_log.flush()?;
+                logs.turns_log.flush()?;
+                if let Some(e) = logs.write_error.take() {
+                    anyhow::bail!("writing the span log failed during the run: {e}");
+                }
+                (logs.spans, logs.turns)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        let lags = self.lags.lock().unwrap_or_else(|e| e.into_inner());
         Ok(Recorded {
-            spans: std::mem::take(&mut inner.spans),
-            turns: std::mem::take(&mut inner.turns),
-            pacing: inner.pacing.clone(),
-            call_starts: inner.call_starts.clone(),
+            spans,
+            turns,
+            pacing: lags.pacing.clone(),
+            call_starts: lags.call_starts.clone(),
+            endpoint_lags: lags.endpoint.clone(),
+            overflowed: self.recorder.overflowed(),
         })
+    }
+}
+
+impl Drop for RunSink {
+    /// A sink dropped without [`RunSink::finish`] (a run that failed) still writes out what
+    /// it recorded and stops its thread.
+    fn drop(&mut self) {
+        let writer = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(Writer { stop, thread }) = writer {
+            stop.store(true, Ordering::SeqCst);
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread: drains the recorder every [`FLUSH_EVERY`] (at once when told to
+/// stop), writes and flushes the logs, tells the observer.
+fn write_logs(recorder: &SpanRecorder, stop: &AtomicBool, mut logs: Logs) -> Logs {
+    let (mut records, mut timelines) = (Vec::<SpanRecord>::new(), Vec::<TurnTimeline>::new());
+    loop {
+        let stopping = stop.load(Ordering::SeqCst);
+        if recorder.drain(&mut records, &mut timelines) > 0 {
+            logs.write(records.drain(..), timelines.drain(..));
+        }
+        if stopping {
+            return logs;
+        }
+        std::thread::park_timeout(FLUSH_EVERY);
+    }
+}
+
+impl Logs {
+    fn write(
+        &mut self,
+        records: impl Iterator<Item = SpanRecord>,
+        timelines: impl Iterator<Item = TurnTimeline>,
+    ) {
+        let mut written = Ok(());
+        for record in records {
+            let span = record.to_span();
+            written = written.and_then(|_| append(&mut self.spans_log, &span));
+            if let Some(observer) = &self.observer {
+                observer.span_done(&span);
+            }
+            self.spans.push(span);
+        }
+        for timeline in timelines {
+            written = written.and_then(|_| append(&mut self.turns_log, &timeline));
+            if let Some(observer) = &self.observer {
+                observer.turn_done(&timeline);
+            }
+            self.turns.push(timeline);
+        }
+        let written = written
+            .and_then(|_| self.spans_log.flush())
+            .and_then(|_| self.turns_log.flush());
+        if let Err(e) = written {
+            self.write_error.get_or_insert(e.to_string());
+        }
     }
 }
 
@@ -116,36 +238,23 @@ fn append<T: serde::Serialize>(log: &mut BufWriter<File>, item: &T) -> std::io::
 }
 
 impl SpanSink for RunSink {
-    fn record_turn(&self, timeline: TurnTimeline, spans: Vec<Span>) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.closed {
-            return;
-        }
-        if let Some(observer) = &self.observer {
-            observer.turn_done(&timeline, &spans);
-        }
-        let inner = &mut *inner;
-        let written = spans
-            .iter()
-            .try_for_each(|s| append(&mut inner.spans_log, s))
-            .and_then(|_| append(&mut inner.turns_log, &timeline))
-            .and_then(|_| inner.spans_log.flush())
-            .and_then(|_| inner.turns_log.flush());
-        if let Err(e) = written {
-            inner.write_error.get_or_insert(e.to_string());
-        }
-        inner.spans.extend(spans);
-        inner.turns.push(timeline);
+    fn record_turn(&self, timeline: TurnTimeline, spans: [SpanRecord; 5]) {
+        self.recorder.record_turn(timeline, spans);
     }
 
     fn record_pacing(&self, lag_ns: u64) {
         self.record_pacing_batch(&[lag_ns]);
     }
 
+    fn record_endpoint_lag(&self, lag_ns: u64) {
+        let mut lags = self.lags.lock().unwrap_or_else(|e| e.into_inner());
+        lags.endpoint.saturating_record(lag_ns.max(1));
+    }
+
     fn record_pacing_batch(&self, lags_ns: &[u64]) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lags = self.lags.lock().unwrap_or_else(|e| e.into_inner());
         for &lag in lags_ns {
-            inner.pacing.saturating_record(lag.max(1));
+            lags.pacing.saturating_record(lag.max(1));
         }
     }
 }
