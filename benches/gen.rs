@@ -1,8 +1,7 @@
-//! Seeded inputs for latlab's benches (`hot_paths.rs`): the same bytes every run, shaped like
-//! what the hot paths see in a real run — one turn's spans, an OpenAI SSE token chunk, a
-//! Deepgram transcript message, a second of noisy speech-like PCM and its WAV file.
+//! Seeded inputs for latlab's benches (`hot_paths.rs`, `iai.rs`): the same bytes every run,
+//! shaped like what the hot paths see in a real run — an OpenAI SSE token chunk, a Deepgram
+//! transcript message, a second of noisy speech-like PCM and its WAV file.
 
-use latlab_core::timing::{Outcome, Span, Stage, TurnTimeline, Units};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -68,67 +67,4 @@ pub fn deepgram_final_message() -> String {
         "metadata": {"request_id": "2f8b3c1e-8d2e-4e57-a1a5-0f0e9b1f6a11", "model_info": {"name": "2-general-nova", "version": "2024-01-09.29447", "arch": "nova-3"}, "model_uuid": "1dbdfb4d-85b2-4659-9ab9-0b4b0a1d2b3c"}
     })
     .to_string()
-}
-
-/// One finished turn as the pipeline hands it to the sink: its timeline and five spans.
-pub fn turn(k: u32) -> (TurnTimeline, Vec<Span>) {
-    let base = 1_000_000_000u64 * u64::from(k + 1);
-    let id = |stage: Stage, start: u64, end: u64| Span {
-        run: "bench-20261125T120000Z".into(),
-        scenario: "bench".into(),
-        profile: "balanced".into(),
-        call: format!("call-{:02}", k % 12 + 1),
-        iteration: k / 12,
-        turn: k % 3,
-        stage,
-        backend: "deepgram".into(),
-        scheduled_ns: base,
-        start_ns: Some(base + start),
-        first_output_ns: Some(base + start + 1_000_000),
-        end_ns: Some(base + end),
-        latency_ns: Some((end) as i64),
-        units: Units {
-            audio_ms: Some(1980.0),
-            tokens: Some(24),
-            bytes: Some(64_000),
-            chars: Some(96),
-        },
-        outcome: Outcome::Ok,
-        error: None,
-    };
-    let spans = vec![
-        id(Stage::Endpoint, 0, 300_000_000),
-        id(Stage::Stt, 300_000_000, 360_000_000),
-        id(Stage::Llm, 360_000_000, 900_000_000),
-        id(Stage::Tts, 620_000_000, 1_400_000_000),
-        id(Stage::Turn, 0, 790_000_000),
-    ];
-    let timeline = TurnTimeline {
-        run: "bench-20261125T120000Z".into(),
-        scenario: "bench".into(),
-        profile: "balanced".into(),
-        call: format!("call-{:02}", k % 12 + 1),
-        iteration: k / 12,
-        turn: k % 3,
-        user_start_scheduled_ns: base - 2_000_000_000,
-        user_end_scheduled_ns: base,
-        speech_end_detected_ns: Some(base + 300_000_000),
-        final_transcript_ns: Some(base + 360_000_000),
-        llm_request_sent_ns: Some(base + 361_000_000),
-        llm_first_token_ns: Some(base + 610_000_000),
-        first_sentence_ns: Some(base + 620_000_000),
-        tts_request_sent_ns: Some(base + 620_500_000),
-        tts_first_byte_ns: Some(base + 770_000_000),
-        tts_first_audible_ns: Some(base + 790_000_000),
-        tts_done_ns: Some(base + 1_400_000_000),
-        voice_to_voice_ns: Some(790_000_000),
-        agent_audio_ms: Some(3200.0),
-        barge_in_ms: None,
-        reference: Some("This Friday, please.".into()),
-        transcript: Some("this friday please".into()),
-        reply: Some("Done. Your table for 4 is booked for Friday at 7 p.m.".into()),
-        outcome: Outcome::Ok,
-        error: None,
-    };
-    (timeline, spans)
 }

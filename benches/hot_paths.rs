@@ -1,33 +1,15 @@
-//! criterion benches of latlab's own hot paths — what it does per turn, per streamed chunk and
-//! per audio frame, beside the systems it measures. Seeded inputs (`gen.rs`); names say what
-//! is measured. `cargo bench -p latlab-benches`; figures in docs/performance.md.
+//! criterion benches of latlab's own hot paths — what it does per streamed chunk and per audio
+//! frame, beside the systems it measures. Seeded inputs (`gen.rs`); names say what is
+//! measured. `cargo bench -p latlab-benches --bench hot_paths`; figures in docs/performance.md.
+//! The same functions' instruction counts, gated in CI, are in `iai.rs`.
 
 use std::hint::black_box;
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use latlab_benches as input;
 use latlab_core::audio::{AudioProbe, Container};
 use latlab_core::backends::{deepgram, openai};
 use latlab_core::schedule::CallSchedule;
-use latlab_core::timing::SpanSink;
-
-/// Recording one finished turn: the sink appends its five spans and its timeline to the
-/// JSON-lines logs (flushed per turn, so a killed run keeps it) and keeps them for Parquet.
-fn record_turn(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sink = latlab_harness::sinks::RunSink::create(dir.path(), None).expect("sink");
-    let mut k = 0u32;
-    c.bench_function("sink/record_turn_with_5_spans", |b| {
-        b.iter_batched(
-            || {
-                k = k.wrapping_add(1);
-                input::turn(k)
-            },
-            |(timeline, spans)| sink.record_turn(timeline, spans),
-            BatchSize::SmallInput,
-        )
-    });
-}
 
 /// Parsing one SSE event of an OpenAI token stream, and one Deepgram final result.
 fn parse(c: &mut Criterion) {
@@ -96,5 +78,5 @@ fn audible_onset(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, record_turn, parse, schedule, wav, audible_onset);
+criterion_group!(benches, parse, schedule, wav, audible_onset);
 criterion_main!(benches);
