@@ -1,7 +1,10 @@
 //! Seeded inputs for latlab's benches (`hot_paths.rs`, `iai.rs`): the same bytes every run,
-//! shaped like what the hot paths see in a real run — an OpenAI SSE token chunk, a Deepgram
-//! transcript message, a second of noisy speech-like PCM and its WAV file.
+//! shaped like what the hot paths see in a real run — a turn's span record, an OpenAI SSE token
+//! chunk, a Deepgram transcript message, a second of noisy speech-like PCM and its WAV file.
 
+use std::sync::Arc;
+
+use latlab_core::timing::{CallLabels, Outcome, SpanRecord, Stage, Units};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -67,4 +70,34 @@ pub fn deepgram_final_message() -> String {
         "metadata": {"request_id": "2f8b3c1e-8d2e-4e57-a1a5-0f0e9b1f6a11", "model_info": {"name": "2-general-nova", "version": "2024-01-09.29447", "arch": "nova-3"}, "model_uuid": "1dbdfb4d-85b2-4659-9ab9-0b4b0a1d2b3c"}
     })
     .to_string()
+}
+
+/// The labels one call's spans share (made once per call by the pipeline).
+pub fn call_labels() -> Arc<CallLabels> {
+    Arc::new(CallLabels {
+        run: "20261125-220000-smoke".into(),
+        scenario: "smoke".into(),
+        profile: "balanced".into(),
+        call: "call-07".into(),
+        iteration: 3,
+        backends: ["energy_vad", "deepgram", "openai", "elevenlabs", "pipeline"].map(String::from),
+    })
+}
+
+/// The LLM span of turn `turn` as the pipeline fills it in when the turn ends, stamped
+/// `now_ns`: request sent, first token and last token, tokens and characters.
+pub fn llm_span(labels: &Arc<CallLabels>, turn: u32, now_ns: u64) -> SpanRecord {
+    let scheduled = now_ns.saturating_sub(900_000_000);
+    let mut span = SpanRecord::new(labels, turn, Stage::Llm, scheduled);
+    span.start_ns = Some(scheduled + 40_000);
+    span.first_output_ns = Some(scheduled + 250_000_000);
+    span.end_ns = Some(now_ns);
+    span.latency_ns = Some(250_000_000);
+    span.units = Units {
+        tokens: Some(31),
+        chars: Some(142),
+        ..Units::default()
+    };
+    span.outcome = Outcome::Ok;
+    span
 }

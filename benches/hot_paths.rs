@@ -1,15 +1,62 @@
-//! criterion benches of latlab's own hot paths — what it does per streamed chunk and per audio
-//! frame, beside the systems it measures. Seeded inputs (`gen.rs`); names say what is
+//! criterion benches of latlab's own hot paths — what it does per span, per streamed chunk and
+//! per audio frame, beside the systems it measures. Seeded inputs (`gen.rs`); names say what is
 //! measured. `cargo bench -p latlab-benches --bench hot_paths`; figures in docs/performance.md.
 //! The same functions' instruction counts, gated in CI, are in `iai.rs`.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use latlab_benches as input;
 use latlab_core::audio::{AudioProbe, Container};
 use latlab_core::backends::{deepgram, openai};
+use latlab_core::clock::Epoch;
+use latlab_core::recorder::SpanRecorder;
 use latlab_core::schedule::CallSchedule;
+
+/// Spans recorded between two drains in the recorder benches (the sink drains every 10 ms).
+const BATCH: usize = 10_000;
+
+/// Recording a span, as the pipeline's thread pays for it: stamp it on the run's clock, fill
+/// in the record (the call's labels shared, no string copied) and push it onto the recorder's
+/// queue. The queue is drained between batches, outside the timing, as the sink's writer
+/// thread does.
+fn record_span(c: &mut Criterion) {
+    let labels = input::call_labels();
+    let epoch = Epoch::now();
+    c.bench_function("recorder/stamp_and_record_span", |b| {
+        b.iter_custom(|iters| {
+            let recorder = SpanRecorder::new(BATCH);
+            let (mut spans, mut turns) = (Vec::with_capacity(BATCH), Vec::new());
+            let (mut timed, mut left, mut k) = (Duration::ZERO, iters, 0u32);
+            while left > 0 {
+                let n = left.min(BATCH as u64);
+                let start = Instant::now();
+                for _ in 0..n {
+                    k = k.wrapping_add(1);
+                    let span = input::llm_span(&labels, k, epoch.elapsed_ns());
+                    black_box(recorder.record_span(span));
+                }
+                timed += start.elapsed();
+                recorder.drain(&mut spans, &mut turns);
+                spans.clear();
+                left -= n;
+            }
+            timed
+        })
+    });
+    // The writer thread's work per span, off the pipeline's thread: the record becomes the
+    // result row (strings written out) and a JSON line in the log's buffer.
+    let span = input::llm_span(&labels, 7, 2_000_000_000);
+    let mut line = Vec::with_capacity(1024);
+    c.bench_function("sink_writer/span_to_row_and_json_line", |b| {
+        b.iter(|| {
+            line.clear();
+            serde_json::to_writer(&mut line, &black_box(&span).to_span()).expect("serializable");
+            line.len()
+        })
+    });
+}
 
 /// Parsing one SSE event of an OpenAI token stream, and one Deepgram final result.
 fn parse(c: &mut Criterion) {
@@ -78,5 +125,5 @@ fn audible_onset(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse, schedule, wav, audible_onset);
+criterion_group!(benches, record_span, parse, schedule, wav, audible_onset);
 criterion_main!(benches);

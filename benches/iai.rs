@@ -13,7 +13,33 @@ use iai_callgrind::{library_benchmark, library_benchmark_group, main};
 use latlab_benches as input;
 use latlab_core::audio::{AudioProbe, Container};
 use latlab_core::backends::{deepgram, openai};
+use latlab_core::clock::Epoch;
+use latlab_core::recorder::SpanRecorder;
 use latlab_core::schedule::CallSchedule;
+use latlab_core::timing::CallLabels;
+
+/// An empty recorder with room for `capacity` spans, a call's labels and the run's clock.
+fn recorder_with_room(capacity: usize) -> (SpanRecorder, std::sync::Arc<CallLabels>, Epoch) {
+    (
+        SpanRecorder::new(capacity),
+        input::call_labels(),
+        Epoch::now(),
+    )
+}
+
+// Recording a span, as the pipeline's thread pays for it: stamp it on the run's clock, fill in
+// the record (the call's labels shared by reference count) and push it onto the queue.
+#[library_benchmark]
+#[bench::llm_span(args = (1_024), setup = recorder_with_room)]
+fn stamp_and_record_span(
+    (recorder, labels, epoch): (SpanRecorder, std::sync::Arc<CallLabels>, Epoch),
+) -> (SpanRecorder, std::sync::Arc<CallLabels>) {
+    let span = input::llm_span(&labels, 7, epoch.elapsed_ns());
+    black_box(recorder.record_span(span));
+    (recorder, labels)
+}
+
+library_benchmark_group!(name = recorder; benchmarks = stamp_and_record_span);
 
 // Parsing one SSE event of an OpenAI token stream (one `chat.completion.chunk`).
 #[library_benchmark]
@@ -87,4 +113,10 @@ fn probe_wav_stream_in_100ms_chunks(bytes: Vec<u8>) -> ((bool, Option<f64>), Vec
 
 library_benchmark_group!(name = audio; benchmarks = probe_wav_stream_in_100ms_chunks);
 
-main!(library_benchmark_groups = parse, schedule, wav, audio);
+main!(
+    library_benchmark_groups = recorder,
+    parse,
+    schedule,
+    wav,
+    audio
+);
