@@ -63,6 +63,15 @@ struct Writer {
     thread: JoinHandle<Logs>,
 }
 
+impl Writer {
+    /// Tells the writer thread to drain once more and end, and waits for its logs.
+    fn stop(self) -> std::thread::Result<Logs> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.thread().unpark();
+        self.thread.join()
+    }
+}
+
 /// The writer thread's state: the logs and everything written to them.
 struct Logs {
     spans_log: BufWriter<File>,
@@ -141,11 +150,9 @@ impl RunSink {
         self.recorder.close();
         let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
         let (spans, turns) = match writer {
-            Some(Writer { stop, thread }) => {
-                stop.store(true, Ordering::SeqCst);
-                thread.thread().unpark();
-                let mut logs = thread
-                    .join()
+            Some(writer) => {
+                let mut logs = writer
+                    .stop()
                     .map_err(|_| anyhow::anyhow!("the sink's writer thread panicked"))?;
                 logs.spans_log.flush()?;
                 logs.turns_log.flush()?;
@@ -177,10 +184,8 @@ impl Drop for RunSink {
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(Writer { stop, thread }) = writer {
-            stop.store(true, Ordering::SeqCst);
-            thread.thread().unpark();
-            let _ = thread.join();
+        if let Some(writer) = writer {
+            let _ = writer.stop();
         }
     }
 }
