@@ -1,6 +1,7 @@
 //! Seeded inputs for latlab's benches (`hot_paths.rs`, `iai.rs`): the same bytes every run,
 //! shaped like what the hot paths see in a real run — a turn's span record, an OpenAI SSE token
 //! chunk, a Deepgram transcript message, a second of noisy speech-like PCM and its WAV file.
+#![deny(missing_docs)]
 
 use std::sync::Arc;
 

@@ -17,10 +17,10 @@ pub mod clock;
 pub mod dataset;
 pub mod load;
 pub mod pipeline;
-pub mod profile;
 pub mod recorder;
 pub mod schedule;
 pub mod stage;
 pub mod text;
 pub mod timing;
-pub mod wer;
+
+pub use latlab_results::{profile, wer};

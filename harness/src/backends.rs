@@ -21,25 +21,10 @@ use latlab_core::pipeline::Backends;
 use latlab_core::profile::Profile;
 use latlab_core::stage::{EndpointerFactory, LanguageModel, SpeechToText, TextToSpeech};
 use latlab_emulator::Emulator;
-use serde::{Deserialize, Serialize};
+
+pub use latlab_results::manifest::{ModelLoad, WarmUp};
 
 use crate::scenario::{EMULATOR, LlmBackend, Scenario, SttBackend, TtsBackend, VadBackend};
-
-/// One model load: which, where, how long.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelLoad {
-    /// The stage it serves (`vad`, `stt`, `llm`, `tts`).
-    pub stage: String,
-    /// The backend and model, e.g. `whisper tiny.en`.
-    pub model: String,
-    /// Where it runs (after any fallback).
-    pub device: Device,
-    /// Wall time of the load (checking the file's SHA-256 included), ms.
-    pub load_ms: f64,
-    /// Why it does not run where it was asked to, when it doesn't.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
 
 /// The backends of one run, built per profile and cached by setting.
 pub struct BackendSet {
@@ -454,24 +439,6 @@ fn key_for(
         bail!("backend {base_url} needs an API key: set the environment variable {env}");
     }
     Ok(key)
-}
-
-/// How long one warm-up turn took in each stage, ms (`None`: the stage failed; its error
-/// is in `error`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WarmUp {
-    /// The profile it warmed.
-    pub profile: String,
-    /// Speech-to-text: the turn's audio sent at once, then finalized, until the final
-    /// transcript.
-    pub stt_ms: Option<f64>,
-    /// Language model: the whole reply.
-    pub llm_ms: Option<f64>,
-    /// Text-to-speech: the whole audio.
-    pub tts_ms: Option<f64>,
-    /// The first failure, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 /// Runs `turns` warm-up turns through `backends` outside the run's clock: the first turns of

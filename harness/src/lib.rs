@@ -4,6 +4,7 @@
 //! replays it through `latlab-core`'s pipeline; [`sinks`] write what each turn recorded;
 //! [`summary`] prints the end-of-run table; [`manifest`] records what the run stood on.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod backends;
 pub mod cli;

@@ -25,21 +25,10 @@ use hdrhistogram::Histogram;
 use latlab_core::clock::Epoch;
 use latlab_core::timing::{Stage, TurnTimeline};
 use latlab_emulator::{Mark, WireEvent};
-use serde::{Deserialize, Serialize};
 
-use crate::manifest::Lag;
 use crate::sinks::hdr;
 
-/// latlab's own share of one stage's latency.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StageShare {
-    /// The stage.
-    pub stage: Stage,
-    /// What was measured.
-    pub measured: String,
-    /// The share's statistics over the turns (or VAD decisions) it stands on.
-    pub share: Lag,
-}
+pub use latlab_results::manifest::StageShare;
 
 /// The emulator's wire events, as ns since the run's epoch, by session and mark, sorted.
 struct Wire(HashMap<(String, Mark), Vec<u64>>);
@@ -152,7 +141,7 @@ pub fn measure(
     .map(|(stage, measured, h)| StageShare {
         stage,
         measured: measured.to_string(),
-        share: Lag::of(&h),
+        share: crate::manifest::lag_of(&h),
     })
     .collect()
 }

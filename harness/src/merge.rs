@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use latlab_core::timing::{Outcome, Span, TurnTimeline};
 
-use crate::manifest::{Counts, Lag, Pacing, RunManifest};
+use crate::manifest::{self, Counts, RunManifest, RunStatus};
 use crate::runner::sort_results;
 use crate::sinks::{self, SPANS_LOG, TURNS_LOG, hdr};
 
@@ -156,13 +156,12 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
 
     let mut manifest = first.clone();
     manifest.run_id = run_id;
-    let all_complete = manifests.iter().all(|m| m.status == "complete");
+    let all_complete = manifests.iter().all(|m| m.status == RunStatus::Complete);
     manifest.status = if missing.is_empty() && all_complete {
-        "complete"
+        RunStatus::Complete
     } else {
-        "partial"
-    }
-    .into();
+        RunStatus::Partial
+    };
     manifest.duration_s = manifests
         .iter()
         .filter_map(|m| m.duration_s)
@@ -185,8 +184,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
         dropped_calls: sum(|c| c.dropped_calls),
         max_in_flight: sum(|c| c.max_in_flight),
     });
-    manifest.pacing = lag_of("frames").map(Pacing::of);
-    manifest.call_starts = lag_of("call_starts").map(Lag::of);
+    manifest.pacing = lag_of("frames").map(|h| manifest::pacing_of(&h));
+    manifest.call_starts = lag_of("call_starts").map(|h| manifest::lag_of(&h));
     manifest.emulator = None;
     manifest.telemetry = None;
     manifest.notes = vec![format!(

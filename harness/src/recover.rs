@@ -5,7 +5,7 @@ use std::path::Path;
 
 use latlab_core::timing::{Outcome, Span, TurnTimeline};
 
-use crate::manifest::{Counts, RunManifest};
+use crate::manifest::{Counts, RunManifest, RunStatus};
 use crate::runner::sort_results;
 use crate::sinks::{self, SPANS_LOG, TURNS_LOG};
 
@@ -28,9 +28,9 @@ pub fn recover(dir: &Path) -> anyhow::Result<Recovered> {
     sort_results(&mut spans, &mut turns);
     sinks::write_tables(dir, &spans, &turns)?;
     if let Ok(mut manifest) = RunManifest::read(dir)
-        && manifest.status == "running"
+        && manifest.status == RunStatus::Running
     {
-        manifest.status = "recovered".into();
+        manifest.status = RunStatus::Recovered;
         manifest.notes.push(format!(
             "recovered from the span logs after the run stopped early ({} torn lines skipped)",
             torn_spans + torn_turns

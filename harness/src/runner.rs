@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::backends::BackendSet;
 use crate::live::{self, Counters, Live, Metrics};
-use crate::manifest::{self, Counts, Fingerprint, Lag, LoadFacts, Pacing, RunManifest};
+use crate::manifest::{self, Counts, Fingerprint, LoadFacts, RunManifest, RunStatus};
 use crate::scenario::{LoadModel, Scenario};
 use crate::sinks::{self, RunSink, hdr};
 use crate::telemetry::Telemetry;
@@ -53,7 +53,7 @@ pub struct RunOptions {
 
 /// Local models' own cost records (per inference, generation, VAD chunk) with exact
 /// percentiles, written when the run used any local model.
-pub const LOCAL_STATS: &str = "local_stats.json";
+pub const LOCAL_STATS: &str = latlab_results::files::LOCAL_STATS;
 
 /// What a finished run produced.
 pub struct RunResult {
@@ -142,7 +142,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         schema_version: manifest::SCHEMA_VERSION,
         latlab_version: env!("CARGO_PKG_VERSION").to_string(),
         run_id: run_id.clone(),
-        status: "running".into(),
+        status: RunStatus::Running,
         started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         duration_s: None,
         git: manifest::git_info(scenario.path.parent().unwrap_or(Path::new("."))),
@@ -366,14 +366,14 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
             ));
         }
     }
-    let pacing = Pacing::of(&pacing);
+    let pacing = manifest::pacing_of(&pacing);
     if pacing.p99_ns > 1_000_000 {
         manifest.notes.push(format!(
             "WARNING: p99 frame pacing lag was {:.2} ms (> 1 ms): the harness fell behind its schedule, so latencies partly describe the load generator",
             pacing.p99_ns as f64 / 1e6
         ));
     }
-    let call_starts = Lag::of(&recorded.call_starts);
+    let call_starts = manifest::lag_of(&recorded.call_starts);
     if call_starts.p99_ns > 1_000_000 {
         manifest.notes.push(format!(
             "WARNING: p99 call-start lag was {:.2} ms (> 1 ms): calls started late against the load plan, so latencies partly describe the load generator",
@@ -404,11 +404,10 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         ));
     }
     manifest.status = if interrupted {
-        "interrupted"
+        RunStatus::Interrupted
     } else {
-        "complete"
-    }
-    .into();
+        RunStatus::Complete
+    };
     manifest.duration_s = Some(began.elapsed().as_secs_f64());
     manifest.counts = Some(Counts {
         calls: calls_run,
@@ -422,7 +421,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
     manifest.call_starts = Some(call_starts);
     if let Some(telemetry) = telemetry {
         manifest.notes.extend(telemetry.notes.iter().cloned());
-        manifest.telemetry = serde_json::to_value(&telemetry).ok();
+        manifest.telemetry = Some(telemetry);
     }
     manifest.write(&dir)?;
     Ok(RunResult { dir, manifest })

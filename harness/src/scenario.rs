@@ -199,16 +199,7 @@ pub enum TtsBackend {
     Piper(latlab_core::backends::local::piper::PiperConfig),
 }
 
-/// Closed or open loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum LoadModel {
-    /// A number of calls in flight; each slot starts its next call when one ends.
-    #[default]
-    Closed,
-    /// Calls arrive on a plan, whatever the system's state.
-    Open,
-}
+pub use latlab_results::load::{LoadModel, LoadPlan};
 
 /// The `[load]` table: how calls start. Documented in `docs/scenarios.md` ("Load").
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -236,21 +227,6 @@ pub struct LoadSpec {
 
 /// Default cap on open-loop calls in flight.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
-
-/// A scenario's load, resolved: what the runner drives.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LoadPlan {
-    /// Closed or open.
-    pub model: LoadModel,
-    /// Open loop: how arrivals are spaced.
-    pub arrival: Arrival,
-    /// The stages (one unnamed stage when the scenario gives none).
-    pub stages: Vec<Stage>,
-    /// The most calls per profile (`None`: the stages bound the run).
-    pub max_calls: Option<usize>,
-    /// Open loop: the in-flight cap.
-    pub max_in_flight: usize,
-}
 
 impl Scenario {
     /// The load the runner drives: `[load]` with the top-level `calls` and `concurrency`

@@ -17,27 +17,17 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use latlab_core::clock::Epoch;
 use latlab_report::telemetry::TelemetrySample;
-use serde::Serialize;
 use sysinfo::{Networks, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 /// The file the sampler writes in the results folder.
-pub const FILE: &str = "telemetry.jsonl";
+pub const FILE: &str = latlab_results::files::TELEMETRY;
 
 /// The shortest interval the sampler accepts. CPU shares are refreshed at most every
 /// `sysinfo::MINIMUM_CPU_UPDATE_INTERVAL` (200 ms on Linux): a shorter interval (tests only)
 /// repeats them.
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
-/// What the sampler did, for the run manifest.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct TelemetryFacts {
-    /// Lines written to `telemetry.jsonl`.
-    pub samples: usize,
-    /// Names of the NVIDIA GPUs sampled, by NVML index (empty without a GPU).
-    pub gpus: Vec<String>,
-    /// What was not sampled and why (no NVIDIA driver, a write that failed).
-    pub notes: Vec<String>,
-}
+pub use latlab_results::manifest::TelemetryFacts;
 
 /// A running sampler; [`Telemetry::stop`] ends it. Dropped without `stop`, its thread ends
 /// just the same, at once.

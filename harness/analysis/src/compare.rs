@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use latlab_report::model::{Comparison, ComparisonRow, Report};
 
 use crate::AnalysisError;
+use latlab_results::span::Stage;
+
 use crate::report::{BOOTSTRAP_SEED, Loaded, QUANTILES, STAGES, build, cdf_series, load};
 use crate::stats::{
     REPLICATES, difference, mean_estimate, mean_replicates, quantile_estimate, quantile_replicates,
@@ -143,7 +145,7 @@ pub fn compare(a: &Side, b: &Side) -> Result<Report, AnalysisError> {
         .filter_map(|(side_name, label, run, side)| {
             cdf_series(
                 format!("{side_name}: {label}"),
-                &sample(&loaded, run, side.profile.as_deref(), "turn"),
+                &sample(&loaded, run, side.profile.as_deref(), Stage::Turn.as_str()),
             )
         })
         .collect();

@@ -1,6 +1,8 @@
 //! The polars part: group spans and turns lazily and hand each group's sorted latencies to the
 //! pure statistics. Everything above this module works on plain Rust values.
 
+use latlab_results::columns as c;
+use latlab_results::span::{Outcome, Stage};
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -33,8 +35,8 @@ pub struct SpanGroup {
     pub sorted_ms: Vec<f64>,
 }
 
-fn is(outcome: &str) -> Expr {
-    col("outcome").eq(lit(outcome))
+fn is(outcome: Outcome) -> Expr {
+    col(c::OUTCOME).eq(lit(outcome.as_str()))
 }
 
 fn strings(df: &DataFrame, name: &str) -> Result<Vec<String>, AnalysisError> {
@@ -92,7 +94,7 @@ fn code_strings(column: &StringChunked, coder: &mut Coder, codes: &mut Vec<u32>)
 }
 
 /// The key columns of a span group, in [`SpanGroup`]'s order.
-const KEYS: [&str; 5] = ["run", "scenario", "profile", "backend", "stage"];
+const KEYS: [&str; 5] = [c::RUN, c::SCENARIO, c::PROFILE, c::BACKEND, c::STAGE];
 
 /// The most rows read at once: big enough to keep polars' reader busy, small enough that a
 /// chunk's columns (16-byte string views) are reused memory rather than fresh pages from the
@@ -143,8 +145,8 @@ fn chunks(
 /// `docs/performance.md`).
 pub fn span_groups(files: &[PathBuf]) -> Result<Vec<SpanGroup>, AnalysisError> {
     let mut wanted: Vec<String> = KEYS.iter().map(|k| k.to_string()).collect();
-    wanted.push("outcome".into());
-    wanted.push("latency_ns".into());
+    wanted.push(c::OUTCOME.into());
+    wanted.push(c::LATENCY_NS.into());
 
     // Key columns, then outcome: each with a coder and a code buffer that live across chunks.
     let mut coded: Vec<(Coder, Vec<u32>)> = (0..=KEYS.len()).map(|_| Default::default()).collect();
@@ -168,20 +170,20 @@ pub fn span_groups(files: &[PathBuf]) -> Result<Vec<SpanGroup>, AnalysisError> {
     });
     for chunk in receive {
         let mut df = chunk?;
-        for name in KEYS.iter().chain(["outcome"].iter()) {
+        for name in KEYS.iter().chain([c::OUTCOME].iter()) {
             // Writers may store keys dictionary-encoded (categorical to polars).
             if df.column(name)?.dtype() != &DataType::String {
                 let text = df.column(name)?.cast(&DataType::String)?;
                 df.with_column(text)?;
             }
         }
-        if df.column("latency_ns")?.dtype() != &DataType::Int64 {
-            let ns = df.column("latency_ns")?.cast(&DataType::Int64)?;
+        if df.column(c::LATENCY_NS)?.dtype() != &DataType::Int64 {
+            let ns = df.column(c::LATENCY_NS)?.cast(&DataType::Int64)?;
             df.with_column(ns)?;
         }
         let columns: Vec<&StringChunked> = KEYS
             .iter()
-            .chain(["outcome"].iter())
+            .chain([c::OUTCOME].iter())
             .map(|k| Ok(df.column(k)?.str()?))
             .collect::<Result<_, AnalysisError>>()?;
         // Each column coded on its own thread.
@@ -206,8 +208,11 @@ pub fn span_groups(files: &[PathBuf]) -> Result<Vec<SpanGroup>, AnalysisError> {
                 .position(|o| o == name)
                 .map(|c| c as u32)
         };
-        let (ok, error, skipped) = (code_of("ok"), code_of("error"), code_of("skipped"));
-        let latency = df.column("latency_ns")?.i64()?;
+        let (ok, error, skipped) = (code_of(Outcome::Ok.as_str()),
+            code_of(Outcome::Error.as_str()),
+            code_of(Outcome::Skipped.as_str()),
+        );
+        let latency = df.column(c::LATENCY_NS)?.i64()?;
         for ((&id, &o), l) in ids.iter().zip(outcome).zip(latency.iter()) {
             let o = Some(o);
             if o == ok {
@@ -250,15 +255,15 @@ pub fn span_groups(files: &[PathBuf]) -> Result<Vec<SpanGroup>, AnalysisError> {
 
 /// The turn boundaries, in pipeline order, as named in `turns.parquet`.
 pub const BOUNDARIES: [&str; 9] = [
-    "speech_end_detected_ns",
-    "final_transcript_ns",
-    "llm_request_sent_ns",
-    "llm_first_token_ns",
-    "first_sentence_ns",
-    "tts_request_sent_ns",
-    "tts_first_byte_ns",
-    "tts_first_audible_ns",
-    "tts_done_ns",
+    c::SPEECH_END_DETECTED_NS,
+    c::FINAL_TRANSCRIPT_NS,
+    c::LLM_REQUEST_SENT_NS,
+    c::LLM_FIRST_TOKEN_NS,
+    c::FIRST_SENTENCE_NS,
+    c::TTS_REQUEST_SENT_NS,
+    c::TTS_FIRST_BYTE_NS,
+    c::TTS_FIRST_AUDIBLE_NS,
+    c::TTS_DONE_NS,
 ];
 
 /// One turn, as plain values (ms relative to the scheduled end of user speech).
@@ -329,25 +334,25 @@ fn opt_str(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>, AnalysisEr
 /// Reads every turn (turn tables are small: one row per user turn).
 pub fn turn_rows(turns: LazyFrame) -> Result<Vec<TurnRow>, AnalysisError> {
     let df = turns.collect()?;
-    let run = strings(&df, "run")?;
-    let profile = strings(&df, "profile")?;
-    let call = strings(&df, "call")?;
-    let iteration = opt_i64(&df, "iteration")?;
-    let turn = opt_i64(&df, "turn")?;
-    let start = opt_i64(&df, "user_start_scheduled_ns")?;
-    let anchor = opt_i64(&df, "user_end_scheduled_ns")?;
+    let run = strings(&df, c::RUN)?;
+    let profile = strings(&df, c::PROFILE)?;
+    let call = strings(&df, c::CALL)?;
+    let iteration = opt_i64(&df, c::ITERATION)?;
+    let turn = opt_i64(&df, c::TURN)?;
+    let start = opt_i64(&df, c::USER_START_SCHEDULED_NS)?;
+    let anchor = opt_i64(&df, c::USER_END_SCHEDULED_NS)?;
     let bounds: Vec<Vec<Option<i64>>> = BOUNDARIES
         .iter()
         .map(|b| opt_i64(&df, b))
         .collect::<Result<_, _>>()?;
-    let v2v = opt_i64(&df, "voice_to_voice_ns")?;
-    let audio = opt_f64(&df, "agent_audio_ms")?;
-    let outcome = strings(&df, "outcome")?;
-    let kind = opt_str(&df, "error_kind")?;
-    let message = opt_str(&df, "error_message")?;
-    let reference = opt_str(&df, "reference")?;
-    let transcript = opt_str(&df, "transcript")?;
-    let reply = opt_str(&df, "reply")?;
+    let v2v = opt_i64(&df, c::VOICE_TO_VOICE_NS)?;
+    let audio = opt_f64(&df, c::AGENT_AUDIO_MS)?;
+    let outcome = strings(&df, c::OUTCOME)?;
+    let kind = opt_str(&df, c::ERROR_KIND)?;
+    let message = opt_str(&df, c::ERROR_MESSAGE)?;
+    let reference = opt_str(&df, c::REFERENCE)?;
+    let transcript = opt_str(&df, c::TRANSCRIPT)?;
+    let reply = opt_str(&df, c::REPLY)?;
     let mut out = Vec::with_capacity(df.height());
     for i in 0..df.height() {
         let a = anchor[i].unwrap_or_default();
@@ -382,18 +387,22 @@ pub fn turn_rows(turns: LazyFrame) -> Result<Vec<TurnRow>, AnalysisError> {
 /// Per run × profile: tokens and streaming seconds of successful LLM spans, for tokens/s.
 pub fn llm_rates(spans: LazyFrame) -> Result<Vec<(String, String, f64, f64)>, AnalysisError> {
     let df = spans
-        .filter(col("stage").eq(lit("llm")).and(is("ok")))
-        .group_by([col("run"), col("profile")])
+        .filter(
+            col(c::STAGE)
+                .eq(lit(Stage::Llm.as_str()))
+                .and(is(Outcome::Ok)),
+        )
+        .group_by([col(c::RUN), col(c::PROFILE)])
         .agg([
-            col("tokens").cast(DataType::Float64).sum().alias("tokens"),
-            ((col("end_ns") - col("first_output_ns")).cast(DataType::Float64) / lit(1e9))
+            col(c::TOKENS).cast(DataType::Float64).sum().alias("tokens"),
+            ((col(c::END_NS) - col(c::FIRST_OUTPUT_NS)).cast(DataType::Float64) / lit(1e9))
                 .sum()
                 .alias("seconds"),
         ])
         .collect()?;
-    let run = strings(&df, "run")?;
-    let profile = strings(&df, "profile")?;
-    let tokens = opt_f64(&df, "tokens")?;
+    let run = strings(&df, c::RUN)?;
+    let profile = strings(&df, c::PROFILE)?;
+    let tokens = opt_f64(&df, c::TOKENS)?;
     let seconds = opt_f64(&df, "seconds")?;
     Ok((0..df.height())
         .map(|i| {

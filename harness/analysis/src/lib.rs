@@ -5,6 +5,7 @@
 //! [`wer`]); [`report`] assembles the model; [`compare`] sets two sides against each other.
 //! This crate renders nothing and writes nothing but what [`export`] is asked to.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 use std::path::PathBuf;
 
@@ -40,14 +41,9 @@ pub enum AnalysisError {
         /// What to do about it.
         hint: &'static str,
     },
-    /// `manifest.json` is not valid.
-    #[error("{path}: {message}")]
-    Manifest {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+    /// `manifest.json` is missing, not valid, or newer than this build reads.
+    #[error(transparent)]
+    Manifest(#[from] latlab_results::ResultsError),
     /// polars failed (unreadable Parquet, missing column).
     #[error("analysis: {0}")]
     Polars(#[from] polars::error::PolarsError),

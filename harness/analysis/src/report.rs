@@ -15,10 +15,11 @@ use crate::frames::{BOUNDARIES, SpanGroup, TurnRow, llm_rates, span_groups, turn
 use crate::load::Run;
 use crate::stats::{mean_estimate, quantile, quantile_estimate};
 use crate::telemetry::{self, RunTelemetry};
-use latlab_core::wer::word_errors;
+use latlab_results::span::Stage;
+use latlab_results::wer::word_errors;
 
 /// Stages in pipeline order (`turn` is voice-to-voice).
-pub const STAGES: [&str; 5] = ["endpoint", "stt", "llm", "tts", "turn"];
+pub const STAGES: [&str; 5] = latlab_results::span::STAGE_NAMES;
 /// The percentiles every summary row carries.
 pub const QUANTILES: [(f64, &str); 4] =
     [(0.50, "p50"), (0.90, "p90"), (0.95, "p95"), (0.99, "p99")];
@@ -150,7 +151,7 @@ impl Loaded {
         let mut v: Vec<f64> = self
             .groups
             .iter()
-            .filter(|g| g.run == run && g.profile == profile && g.stage == "turn")
+            .filter(|g| g.run == run && g.profile == profile && g.stage == Stage::Turn.as_str())
             .flat_map(|g| g.sorted_ms.iter().copied())
             .collect();
         v.sort_by(f64::total_cmp);
@@ -167,7 +168,7 @@ pub fn build(loaded: &Loaded) -> Report {
     let cdf = cdf(loaded, &series);
     let mut notes = Vec::new();
     for run in &loaded.runs {
-        if run.facts.status != "complete" {
+        if run.facts.status != latlab_results::manifest::RunStatus::Complete {
             notes.push(format!(
                 "run {} is {}: its results are partial",
                 run.facts.run_id, run.facts.status
@@ -233,7 +234,7 @@ pub fn load_stages(loaded: &Loaded, series: &[(String, String)]) -> Vec<LoadStag
                 _ => failed[i] += 1,
             }
         }
-        let unit = if ramp.model == "open" {
+        let unit = if ramp.model == latlab_results::load::LoadModel::Open {
             "calls/s"
         } else {
             "calls in flight"
@@ -251,7 +252,7 @@ pub fn load_stages(loaded: &Loaded, series: &[(String, String)]) -> Vec<LoadStag
                 scenario: run.facts.scenario.clone(),
                 profile: profile.clone(),
                 backend: format!("load {stage_name}"),
-                stage: "turn".into(),
+                stage: Stage::Turn.as_str().into(),
                 ok: v.len() as u64,
                 errors,
                 skipped: 0,

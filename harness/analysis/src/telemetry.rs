@@ -12,7 +12,7 @@ use latlab_report::telemetry::TelemetrySample;
 use crate::AnalysisError;
 
 /// The file a run's sampler writes, in its results folder.
-pub const FILE: &str = "telemetry.jsonl";
+pub const FILE: &str = latlab_results::files::TELEMETRY;
 
 /// At most this many points per series: a longer run's samples are averaged in buckets of
 /// consecutive samples, so an hour-long run does not put 3,600 points into every line.

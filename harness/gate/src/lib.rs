@@ -7,9 +7,11 @@
 //! The statistics ([`bounds`], [`check`], [`regress`]) are pure; reading results is
 //! `latlab_analysis`'s job, and this crate writes only baselines and the outputs it is asked for.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
 
+use latlab_results::manifest::{Lag, Pacing, RunManifest, RunStatus};
 use serde::Serialize;
 
 pub mod baseline;
@@ -105,7 +107,7 @@ pub struct GateReport {
     /// Its scenario.
     pub scenario: String,
     /// Its status (`complete`, `interrupted`, ...).
-    pub run_status: String,
+    pub run_status: RunStatus,
     /// The targets file.
     pub targets_file: String,
     /// The targets' name.
@@ -175,7 +177,7 @@ pub fn gate(
     options: &GateOptions,
 ) -> Result<GateReport, GateError> {
     let (run, stages) = read_run(dir)?;
-    let lag = harness_lag_checks(dir, &run.facts.scenario);
+    let lag = harness_lag_checks(&run.manifest);
     Ok(evaluate(
         dir, &run.facts, &stages, &lag, targets, baseline, options,
     ))
@@ -191,25 +193,23 @@ pub const LAG_LIMIT_MS: f64 = 1.0;
 /// describe the load generator. Warn, not crit: a stall of a few ms cannot explain a target
 /// missed by hundreds, and the targets' own verdicts still stand. None when the manifest does
 /// not record the lag.
-pub fn harness_lag_checks(dir: &Path, scenario: &str) -> Vec<Check> {
-    let Ok(bytes) = std::fs::read(dir.join("manifest.json")) else {
-        return Vec::new();
-    };
-    let Ok(m) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return Vec::new();
-    };
+pub fn harness_lag_checks(m: &RunManifest) -> Vec<Check> {
+    let scenario = &m.scenario.name;
     let mut out = Vec::new();
-    for (key, count_key, what) in [
-        ("pacing", "frames", "audio frame send lag"),
-        ("call_starts", "count", "call start lag"),
+    for (lag, what) in [
+        (m.pacing.as_ref().map(Pacing::as_lag), "audio frame send lag"),
+        (m.call_starts.clone(), "call start lag"),
     ] {
-        let (Some(p99), Some(n)) = (m[key]["p99_ns"].as_u64(), m[key][count_key].as_u64()) else {
+        let Some(Lag {
+            count: n, p99_ns, ..
+        }) = lag
+        else {
             continue;
         };
         if n == 0 {
             continue;
         }
-        let p99_ms = p99 as f64 / 1e6;
+        let p99_ms = p99_ns as f64 / 1e6;
         let within = p99_ms <= LAG_LIMIT_MS;
         out.push(Check {
             target: format!("harness {what}"),
@@ -286,7 +286,7 @@ pub fn evaluate(
         result_dir: dir.display().to_string(),
         run_id: facts.run_id.clone(),
         scenario: facts.scenario.clone(),
-        run_status: facts.status.clone(),
+        run_status: facts.status,
         targets_file: targets.path.display().to_string(),
         targets_name: targets.name.clone(),
         baseline: baseline.map(|b| b.name.clone()),

@@ -195,7 +195,7 @@ pub fn markdown(report: &GateReport) -> String {
         "Run `{}` (scenario {}, status {}) against targets **{}**{}. ",
         cell(&report.run_id),
         cell(&report.scenario),
-        cell(&report.run_status),
+        cell(report.run_status.as_str()),
         cell(&report.targets_name),
         report
             .baseline

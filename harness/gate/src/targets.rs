@@ -150,7 +150,7 @@ struct TargetSpec {
 
 /// Stage names latlab records; others are accepted (a stage a future pipeline records) and
 /// simply have no samples until then.
-pub const KNOWN_STAGES: [&str; 5] = ["endpoint", "stt", "llm", "tts", "turn"];
+pub const KNOWN_STAGES: [&str; 5] = latlab_results::span::STAGE_NAMES;
 
 impl Targets {
     /// Reads and validates a targets file.
@@ -194,7 +194,7 @@ impl Targets {
             let span = t.span();
             let t = t.get_ref();
             let stage = match t.stage.get_ref().as_str() {
-                "voice_to_voice" | "v2v" => "turn".to_string(),
+                "voice_to_voice" | "v2v" => latlab_results::span::Stage::Turn.as_str().to_string(),
                 s if !s.is_empty()
                     && s.chars()
                         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') =>

@@ -118,7 +118,7 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
     h.push_str(STYLE);
     h.push_str("</style></head><body>\n<h1>latlab report</h1>\n");
     for r in &report.runs {
-        if let Some(why) = crate::model::partial_status(&r.status) {
+        if let Some(why) = r.status.caveat() {
             h.push_str(&format!(
                 "<p class=\"partial\"><strong>Partial results</strong>: run {} was {}.</p>\n",
                 escape(&r.run_id),
@@ -141,7 +141,7 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
             r.dataset_sha256.get(..12).unwrap_or(&r.dataset_sha256)
         )));
         h.push_str(&td(&r.seed.to_string()));
-        h.push_str(&td(&r.status));
+        h.push_str(&td(r.status.as_str()));
         h.push_str(&td(&format!(
             "{} × {}, {:.1} GiB, {}",
             r.cores,

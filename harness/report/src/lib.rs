@@ -4,11 +4,12 @@
 //! `summary.json` and the HTML report all render from it, so they cannot disagree. This
 //! crate does no statistics and no I/O beyond what a renderer returns as a string.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod html;
 pub mod markdown;
 pub mod model;
-pub mod telemetry;
+pub use latlab_results::telemetry;
 pub mod terminal;
 pub mod text;
 

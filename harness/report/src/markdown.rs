@@ -31,7 +31,7 @@ fn header(cells: &[&str]) -> String {
 pub fn render(report: &Report) -> String {
     let mut out = String::from("# latlab report\n\n");
     for r in &report.runs {
-        if let Some(why) = crate::model::partial_status(&r.status) {
+        if let Some(why) = r.status.caveat() {
             out.push_str(&format!(
                 "> **Partial results**: run {} was {}.\n\n",
                 cell(&r.run_id),
@@ -47,7 +47,7 @@ pub fn render(report: &Report) -> String {
             cell(&r.dataset),
             cell(r.dataset_sha256.get(..12).unwrap_or(&r.dataset_sha256)),
             r.seed,
-            cell(&r.status),
+            cell(r.status.as_str()),
             r.cores,
             cell(&r.cpu_model),
             cell(&r.os),

@@ -4,6 +4,7 @@
 //! All latencies are milliseconds. Every estimate carries its 95 % bootstrap confidence
 //! interval and every row says how many samples it stands on.
 
+use latlab_results::manifest::RunStatus;
 use serde::{Deserialize, Serialize};
 
 /// Version of this shape (`docs/schemas/summary.schema.json`).
@@ -67,8 +68,8 @@ pub struct RunFacts {
     pub os: String,
     /// Wall-clock start (RFC 3339).
     pub started_at: String,
-    /// `complete`, `interrupted`, `recovered` or `running`.
-    pub status: String,
+    /// Where the run stands (`complete`, `interrupted`, `recovered`, `partial`, `running`).
+    pub status: RunStatus,
     /// Seconds the run took.
     pub duration_s: Option<f64>,
     /// latlab version that ran it.
@@ -195,19 +196,6 @@ pub struct PlotData {
     /// The machine during each run (`telemetry.jsonl`), one per run that has it.
     #[serde(default)]
     pub telemetry: Vec<TelemetrySeries>,
-}
-
-/// What a run's status says about its results, when they are not the whole run: `None` for
-/// a complete run.
-pub fn partial_status(status: &str) -> Option<&'static str> {
-    match status {
-        "complete" | "" => None,
-        "interrupted" => Some("interrupted: calls not yet started were not run"),
-        "recovered" => Some("recovered from a killed run's logs: turns in flight were lost"),
-        "partial" => Some("merged with shards missing or incomplete"),
-        "running" => Some("still running, or killed and not yet recovered"),
-        _ => Some("not complete"),
-    }
 }
 
 /// One CDF curve.

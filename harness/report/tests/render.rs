@@ -29,7 +29,7 @@ fn report() -> Report {
             memory_bytes: 24 << 30,
             os: "Debian 12".into(),
             started_at: "2026-11-23T19:00:00Z".into(),
-            status: "complete".into(),
+            status: latlab_results::manifest::RunStatus::Complete,
             duration_s: Some(45.0),
             latlab_version: "0.1.0".into(),
             speed: 1.0,

@@ -27,9 +27,9 @@ use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
 use latlab_core::timing::{Outcome, Span};
 
 /// The latency interval log's file name.
-pub const LATENCY_LOG: &str = "latency.hlog";
+pub const LATENCY_LOG: &str = latlab_results::files::LATENCY_LOG;
 /// The scheduling-lag interval log's file name.
-pub const SCHEDULING_LOG: &str = "scheduling.hlog";
+pub const SCHEDULING_LOG: &str = latlab_results::files::SCHEDULING_LOG;
 /// Length of a latency window.
 pub const WINDOW_NS: u64 = 1_000_000_000;
 

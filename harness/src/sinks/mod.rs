@@ -24,13 +24,13 @@ pub mod hdr;
 pub mod parquet;
 
 /// Append-only log of spans, one JSON object per line.
-pub const SPANS_LOG: &str = "spans.jsonl";
+pub const SPANS_LOG: &str = latlab_results::files::SPANS_LOG;
 /// Append-only log of turn timelines.
-pub const TURNS_LOG: &str = "turns.jsonl";
+pub const TURNS_LOG: &str = latlab_results::files::TURNS_LOG;
 /// Spans as Parquet.
-pub const SPANS_PARQUET: &str = "spans.parquet";
+pub const SPANS_PARQUET: &str = latlab_results::files::SPANS_PARQUET;
 /// Turn timelines as Parquet.
-pub const TURNS_PARQUET: &str = "turns.parquet";
+pub const TURNS_PARQUET: &str = latlab_results::files::TURNS_PARQUET;
 /// How often the writer thread drains the recorder and flushes the logs.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(10);
 

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use latlab_core::timing::{Span, TurnTimeline};
+use latlab_results::columns as c;
 use parquet::basic::Compression;
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
 use parquet::errors::ParquetError;
@@ -114,50 +115,50 @@ fn ns(v: u64) -> Option<i64> {
 /// The spans table (`spans.parquet`): one row per stage per turn.
 pub fn spans_table(spans: &[Span]) -> Table {
     let mut t = Table::default();
-    t.str("run", spans.iter().map(|s| Some(s.run.clone())))
-        .str("scenario", spans.iter().map(|s| Some(s.scenario.clone())))
-        .str("profile", spans.iter().map(|s| Some(s.profile.clone())))
-        .str("call", spans.iter().map(|s| Some(s.call.clone())))
+    t.str(c::RUN, spans.iter().map(|s| Some(s.run.clone())))
+        .str(c::SCENARIO, spans.iter().map(|s| Some(s.scenario.clone())))
+        .str(c::PROFILE, spans.iter().map(|s| Some(s.profile.clone())))
+        .str(c::CALL, spans.iter().map(|s| Some(s.call.clone())))
         .i64(
-            "iteration",
+            c::ITERATION,
             spans.iter().map(|s| Some(i64::from(s.iteration))),
         )
-        .i64("turn", spans.iter().map(|s| Some(i64::from(s.turn))))
+        .i64(c::TURN, spans.iter().map(|s| Some(i64::from(s.turn))))
         .str(
-            "stage",
+            c::STAGE,
             spans.iter().map(|s| Some(s.stage.as_str().to_string())),
         )
-        .str("backend", spans.iter().map(|s| Some(s.backend.clone())))
-        .i64("scheduled_ns", spans.iter().map(|s| ns(s.scheduled_ns)))
-        .i64("start_ns", spans.iter().map(|s| s.start_ns.and_then(ns)))
+        .str(c::BACKEND, spans.iter().map(|s| Some(s.backend.clone())))
+        .i64(c::SCHEDULED_NS, spans.iter().map(|s| ns(s.scheduled_ns)))
+        .i64(c::START_NS, spans.iter().map(|s| s.start_ns.and_then(ns)))
         .i64(
-            "first_output_ns",
+            c::FIRST_OUTPUT_NS,
             spans.iter().map(|s| s.first_output_ns.and_then(ns)),
         )
-        .i64("end_ns", spans.iter().map(|s| s.end_ns.and_then(ns)))
-        .i64("latency_ns", spans.iter().map(|s| s.latency_ns))
-        .f64("audio_ms", spans.iter().map(|s| s.units.audio_ms))
-        .i64("tokens", spans.iter().map(|s| s.units.tokens.and_then(ns)))
-        .i64("bytes", spans.iter().map(|s| s.units.bytes.and_then(ns)))
-        .i64("chars", spans.iter().map(|s| s.units.chars.and_then(ns)))
+        .i64(c::END_NS, spans.iter().map(|s| s.end_ns.and_then(ns)))
+        .i64(c::LATENCY_NS, spans.iter().map(|s| s.latency_ns))
+        .f64(c::AUDIO_MS, spans.iter().map(|s| s.units.audio_ms))
+        .i64(c::TOKENS, spans.iter().map(|s| s.units.tokens.and_then(ns)))
+        .i64(c::BYTES, spans.iter().map(|s| s.units.bytes.and_then(ns)))
+        .i64(c::CHARS, spans.iter().map(|s| s.units.chars.and_then(ns)))
         .str(
-            "outcome",
+            c::OUTCOME,
             spans.iter().map(|s| Some(s.outcome.as_str().to_string())),
         )
         .str(
-            "error_kind",
+            c::ERROR_KIND,
             spans
                 .iter()
                 .map(|s| s.error.as_ref().map(|e| e.kind.as_str().to_string())),
         )
         .i64(
-            "error_status",
+            c::ERROR_STATUS,
             spans
                 .iter()
                 .map(|s| s.error.as_ref().and_then(|e| e.status).map(i64::from)),
         )
         .str(
-            "error_message",
+            c::ERROR_MESSAGE,
             spans
                 .iter()
                 .map(|s| s.error.as_ref().map(|e| e.message.clone())),
@@ -169,62 +170,77 @@ pub fn spans_table(spans: &[Span]) -> Table {
 pub fn turns_table(turns: &[TurnTimeline]) -> Table {
     let mut t = Table::default();
     let opt = |f: fn(&TurnTimeline) -> Option<u64>| turns.iter().map(move |x| f(x).and_then(ns));
-    t.str("run", turns.iter().map(|x| Some(x.run.clone())))
-        .str("scenario", turns.iter().map(|x| Some(x.scenario.clone())))
-        .str("profile", turns.iter().map(|x| Some(x.profile.clone())))
-        .str("call", turns.iter().map(|x| Some(x.call.clone())))
+    t.str(c::RUN, turns.iter().map(|x| Some(x.run.clone())))
+        .str(c::SCENARIO, turns.iter().map(|x| Some(x.scenario.clone())))
+        .str(c::PROFILE, turns.iter().map(|x| Some(x.profile.clone())))
+        .str(c::CALL, turns.iter().map(|x| Some(x.call.clone())))
         .i64(
-            "iteration",
+            c::ITERATION,
             turns.iter().map(|x| Some(i64::from(x.iteration))),
         )
-        .i64("turn", turns.iter().map(|x| Some(i64::from(x.turn))))
+        .i64(c::TURN, turns.iter().map(|x| Some(i64::from(x.turn))))
         .i64(
-            "user_start_scheduled_ns",
+            c::USER_START_SCHEDULED_NS,
             turns.iter().map(|x| ns(x.user_start_scheduled_ns)),
         )
         .i64(
-            "user_end_scheduled_ns",
+            c::USER_END_SCHEDULED_NS,
             turns.iter().map(|x| ns(x.user_end_scheduled_ns)),
         )
-        .i64("speech_end_detected_ns", opt(|x| x.speech_end_detected_ns))
-        .i64("final_transcript_ns", opt(|x| x.final_transcript_ns))
-        .i64("llm_request_sent_ns", opt(|x| x.llm_request_sent_ns))
-        .i64("llm_first_token_ns", opt(|x| x.llm_first_token_ns))
-        .i64("first_sentence_ns", opt(|x| x.first_sentence_ns))
-        .i64("tts_request_sent_ns", opt(|x| x.tts_request_sent_ns))
-        .i64("tts_first_byte_ns", opt(|x| x.tts_first_byte_ns))
-        .i64("tts_first_audible_ns", opt(|x| x.tts_first_audible_ns))
-        .i64("tts_done_ns", opt(|x| x.tts_done_ns))
+        .i64(c::SPEECH_END_DETECTED_NS, opt(|x| x.speech_end_detected_ns))
+        .i64(c::FINAL_TRANSCRIPT_NS, opt(|x| x.final_transcript_ns))
+        .i64(c::LLM_REQUEST_SENT_NS, opt(|x| x.llm_request_sent_ns))
+        .i64(c::LLM_FIRST_TOKEN_NS, opt(|x| x.llm_first_token_ns))
+        .i64(c::FIRST_SENTENCE_NS, opt(|x| x.first_sentence_ns))
+        .i64(c::TTS_REQUEST_SENT_NS, opt(|x| x.tts_request_sent_ns))
+        .i64(c::TTS_FIRST_BYTE_NS, opt(|x| x.tts_first_byte_ns))
+        .i64(c::TTS_FIRST_AUDIBLE_NS, opt(|x| x.tts_first_audible_ns))
+        .i64(c::TTS_DONE_NS, opt(|x| x.tts_done_ns))
         .i64(
-            "voice_to_voice_ns",
+            c::VOICE_TO_VOICE_NS,
             turns.iter().map(|x| x.voice_to_voice_ns),
         )
-        .f64("agent_audio_ms", turns.iter().map(|x| x.agent_audio_ms))
-        .f64("barge_in_ms", turns.iter().map(|x| x.barge_in_ms))
-        .str("reference", turns.iter().map(|x| x.reference.clone()))
-        .str("transcript", turns.iter().map(|x| x.transcript.clone()))
-        .str("reply", turns.iter().map(|x| x.reply.clone()))
+        .f64(c::AGENT_AUDIO_MS, turns.iter().map(|x| x.agent_audio_ms))
+        .f64(c::BARGE_IN_MS, turns.iter().map(|x| x.barge_in_ms))
+        .str(c::REFERENCE, turns.iter().map(|x| x.reference.clone()))
+        .str(c::TRANSCRIPT, turns.iter().map(|x| x.transcript.clone()))
+        .str(c::REPLY, turns.iter().map(|x| x.reply.clone()))
         .str(
-            "outcome",
+            c::OUTCOME,
             turns.iter().map(|x| Some(x.outcome.as_str().to_string())),
         )
         .str(
-            "error_kind",
+            c::ERROR_KIND,
             turns
                 .iter()
                 .map(|x| x.error.as_ref().map(|e| e.kind.as_str().to_string())),
         )
         .i64(
-            "error_status",
+            c::ERROR_STATUS,
             turns
                 .iter()
                 .map(|x| x.error.as_ref().and_then(|e| e.status).map(i64::from)),
         )
         .str(
-            "error_message",
+            c::ERROR_MESSAGE,
             turns
                 .iter()
                 .map(|x| x.error.as_ref().map(|e| e.message.clone())),
         );
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(t: &Table) -> Vec<&'static str> {
+        t.columns.iter().map(|(name, _)| *name).collect()
+    }
+
+    #[test]
+    fn the_tables_have_exactly_the_contracts_columns_in_order() {
+        assert_eq!(names(&spans_table(&[])), latlab_results::columns::SPANS);
+        assert_eq!(names(&turns_table(&[])), latlab_results::columns::TURNS);
+    }
 }

@@ -6,10 +6,6 @@
 //! missing or corrupt file is a clear [`ModelError`] naming the file and the fetch command,
 //! never a crash inside a C++ library. Each backend sits behind its own cargo feature.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
 pub mod models;
 
 #[cfg(any(feature = "local-vad", feature = "local-tts"))]
@@ -29,26 +25,7 @@ pub mod llama;
 
 pub use models::{ModelError, Models};
 
-/// Where a local model runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Device {
-    /// The CPU (always available).
-    #[default]
-    Cpu,
-    /// An NVIDIA GPU through CUDA; falls back to the CPU, with a note, when there is none
-    /// or latlab was built without the CUDA feature.
-    Cuda,
-}
-
-impl fmt::Display for Device {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Device::Cpu => "cpu",
-            Device::Cuda => "cuda",
-        })
-    }
-}
+pub use latlab_results::manifest::Device;
 
 /// Threads a local model uses when the scenario does not say: all cores but one, at least one
 /// (the pacer and the other stages need a core).

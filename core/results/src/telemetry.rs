@@ -1,6 +1,6 @@
 //! One line of a run's `telemetry.jsonl`: what the machine was doing at one moment of the
-//! run. The harness's sampler writes it and `latlab-analysis` reads it, so the shape lives
-//! here, in the crate both depend on. Nothing here samples or reads a file.
+//! run. The harness's sampler writes it and `latlab-analysis` reads it. Nothing here samples
+//! or reads a file.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,142 @@
+//! The column names of the results tables (`spans.parquet`, `turns.parquet`). The Parquet
+//! sinks write exactly [`SPANS`] and [`TURNS`], in that order; the analysis selects by these
+//! constants. Columns added after the first version are listed in [`ADDED`]: a reader treats
+//! them as null when an older file lacks them.
+
+/// Run id.
+pub const RUN: &str = "run";
+/// Scenario name.
+pub const SCENARIO: &str = "scenario";
+/// Profile name.
+pub const PROFILE: &str = "profile";
+/// Call id from the dataset.
+pub const CALL: &str = "call";
+/// Replay iteration of the call.
+pub const ITERATION: &str = "iteration";
+/// Turn index within the call.
+pub const TURN: &str = "turn";
+/// Stage name ([`crate::span::Stage::as_str`]).
+pub const STAGE: &str = "stage";
+/// Backend that served the stage.
+pub const BACKEND: &str = "backend";
+/// When the stage's input was due (ns since the epoch).
+pub const SCHEDULED_NS: &str = "scheduled_ns";
+/// When the stage started work.
+pub const START_NS: &str = "start_ns";
+/// First output.
+pub const FIRST_OUTPUT_NS: &str = "first_output_ns";
+/// Last output.
+pub const END_NS: &str = "end_ns";
+/// The stage's headline latency, from `scheduled_ns`.
+pub const LATENCY_NS: &str = "latency_ns";
+/// Milliseconds of audio.
+pub const AUDIO_MS: &str = "audio_ms";
+/// LLM tokens.
+pub const TOKENS: &str = "tokens";
+/// Bytes received.
+pub const BYTES: &str = "bytes";
+/// Characters of text.
+pub const CHARS: &str = "chars";
+/// Outcome name ([`crate::span::Outcome::as_str`]).
+pub const OUTCOME: &str = "outcome";
+/// Error kind name ([`crate::span::ErrorKind::as_str`]), when the outcome is an error.
+pub const ERROR_KIND: &str = "error_kind";
+/// HTTP status of the error, when the server sent one.
+pub const ERROR_STATUS: &str = "error_status";
+/// The error's message.
+pub const ERROR_MESSAGE: &str = "error_message";
+
+/// Scheduled start of the user's speech.
+pub const USER_START_SCHEDULED_NS: &str = "user_start_scheduled_ns";
+/// Scheduled end of the user's speech: the anchor of every latency of the turn.
+pub const USER_END_SCHEDULED_NS: &str = "user_end_scheduled_ns";
+/// End of speech detected.
+pub const SPEECH_END_DETECTED_NS: &str = "speech_end_detected_ns";
+/// Final transcript received.
+pub const FINAL_TRANSCRIPT_NS: &str = "final_transcript_ns";
+/// LLM request sent.
+pub const LLM_REQUEST_SENT_NS: &str = "llm_request_sent_ns";
+/// LLM first content token.
+pub const LLM_FIRST_TOKEN_NS: &str = "llm_first_token_ns";
+/// First sentence ready to speak.
+pub const FIRST_SENTENCE_NS: &str = "first_sentence_ns";
+/// First TTS request sent.
+pub const TTS_REQUEST_SENT_NS: &str = "tts_request_sent_ns";
+/// First TTS byte.
+pub const TTS_FIRST_BYTE_NS: &str = "tts_first_byte_ns";
+/// First audible agent sample.
+pub const TTS_FIRST_AUDIBLE_NS: &str = "tts_first_audible_ns";
+/// Last TTS byte.
+pub const TTS_DONE_NS: &str = "tts_done_ns";
+/// Voice-to-voice latency.
+pub const VOICE_TO_VOICE_NS: &str = "voice_to_voice_ns";
+/// Agent audio received, ms.
+pub const AGENT_AUDIO_MS: &str = "agent_audio_ms";
+/// How long the agent was still speaking when the next user turn began, ms.
+pub const BARGE_IN_MS: &str = "barge_in_ms";
+/// What the user said, per the dataset.
+pub const REFERENCE: &str = "reference";
+/// What the STT heard.
+pub const TRANSCRIPT: &str = "transcript";
+/// What the agent said.
+pub const REPLY: &str = "reply";
+
+/// The columns of `spans.parquet`, in file order.
+pub const SPANS: [&str; 21] = [
+    RUN,
+    SCENARIO,
+    PROFILE,
+    CALL,
+    ITERATION,
+    TURN,
+    STAGE,
+    BACKEND,
+    SCHEDULED_NS,
+    START_NS,
+    FIRST_OUTPUT_NS,
+    END_NS,
+    LATENCY_NS,
+    AUDIO_MS,
+    TOKENS,
+    BYTES,
+    CHARS,
+    OUTCOME,
+    ERROR_KIND,
+    ERROR_STATUS,
+    ERROR_MESSAGE,
+];
+
+/// The columns of `turns.parquet`, in file order.
+pub const TURNS: [&str; 27] = [
+    RUN,
+    SCENARIO,
+    PROFILE,
+    CALL,
+    ITERATION,
+    TURN,
+    USER_START_SCHEDULED_NS,
+    USER_END_SCHEDULED_NS,
+    SPEECH_END_DETECTED_NS,
+    FINAL_TRANSCRIPT_NS,
+    LLM_REQUEST_SENT_NS,
+    LLM_FIRST_TOKEN_NS,
+    FIRST_SENTENCE_NS,
+    TTS_REQUEST_SENT_NS,
+    TTS_FIRST_BYTE_NS,
+    TTS_FIRST_AUDIBLE_NS,
+    TTS_DONE_NS,
+    VOICE_TO_VOICE_NS,
+    AGENT_AUDIO_MS,
+    BARGE_IN_MS,
+    REFERENCE,
+    TRANSCRIPT,
+    REPLY,
+    OUTCOME,
+    ERROR_KIND,
+    ERROR_STATUS,
+    ERROR_MESSAGE,
+];
+
+/// Columns added after the first version of the tables: absent from older files, where
+/// readers take them as null.
+pub const ADDED: [&str; 0] = [];
