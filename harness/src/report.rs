@@ -36,8 +36,8 @@ pub fn write(report: &Report, html_path: &Path) -> anyhow::Result<Written> {
         .with_context(|| format!("writing {}", html_path.display()))?;
     let mut beside = latlab_plots::write_pngs(&report.plots, &dir).context("writing PNG plots")?;
     for (name, text) in [
-        ("summary.md", markdown::render(report)),
-        ("summary.json", json(report)),
+        (latlab_results::files::SUMMARY_MD, markdown::render(report)),
+        (latlab_results::files::SUMMARY_JSON, json(report)),
     ] {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
