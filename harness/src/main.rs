@@ -118,11 +118,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export { dir, format, out } => {
-            let (format, default) = match format {
-                ExportFormat::Csv => (latlab_analysis::export::Format::Csv, "spans.csv"),
-                ExportFormat::Json => (latlab_analysis::export::Format::Json, "spans.jsonl"),
+            let format = match format {
+                ExportFormat::Csv => latlab_analysis::export::Format::Csv,
+                ExportFormat::Json => latlab_analysis::export::Format::Json,
             };
-            let out = out.unwrap_or_else(|| dir.join(default));
+            let out = out.unwrap_or_else(|| latlab_analysis::export::default_out(&dir, format));
             let rows = latlab_analysis::export::export(&dir, format, &out)?;
             println!("{rows} spans written to {}", out.display());
             Ok(())
