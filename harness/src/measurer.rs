@@ -15,7 +15,8 @@
 //! - llm: (request received by the emulator − final transcript) + (first token stamped −
 //!   its event written);
 //! - tts: (request received by the emulator − first sentence ready) + (first audible sample
-//!   stamped − the first audio written).
+//!   stamped − the chunk holding it written; the emulator finds that chunk with latlab's own
+//!   audibility probe, so its leading silence and chunk gaps are not counted).
 //!
 //! Request-side shares include the emulator's HTTP parsing, so they are upper bounds.
 
@@ -143,7 +144,7 @@ pub fn measure(
         ),
         (
             Stage::Tts,
-            "(request received - first sentence ready) + (first audible sample stamped - first audio written)",
+            "(request received - first sentence ready) + (first audible sample stamped - the chunk holding it written)",
             tts,
         ),
     ]
