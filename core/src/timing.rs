@@ -333,7 +333,16 @@ pub struct TurnTimeline {
     pub speech_end_detected_ns: Option<u64>,
     /// Final transcript received.
     pub final_transcript_ns: Option<u64>,
-    /// LLM request sent.
+    /// The LLM request was ready: the transcript final and handed to the call's answering
+    /// side, which sends one LLM request at a time (each needs the previous reply).
+    #[serde(default)]
+    pub llm_queued_ns: Option<u64>,
+    /// How long the ready request waited for the same call's previous LLM request to finish
+    /// (0 when the answering side was free): the agent's queueing, the system's time and not
+    /// latlab's. The rest of `llm_request_sent_ns − llm_queued_ns` is latlab's hand-over.
+    #[serde(default)]
+    pub llm_queue_wait_ns: Option<u64>,
+    /// LLM request sent (after any queue wait).
     pub llm_request_sent_ns: Option<u64>,
     /// LLM first content token received.
     pub llm_first_token_ns: Option<u64>,

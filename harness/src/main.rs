@@ -249,6 +249,25 @@ fn print_facts(m: &manifest::RunManifest, notes: bool) {
             .collect();
         println!("latlab's own share, p50/p99: {}", shares.join(", "));
     }
+    if let Some(q) = &m.llm_queue_wait {
+        // The agent's queueing, beside latlab's share and never in it.
+        let w = &q.waited;
+        if w.count == 0 {
+            println!(
+                "LLM queue wait: none of {} requests waited behind the call's previous one",
+                q.requests
+            );
+        } else {
+            println!(
+                "LLM queue wait (behind the call's previous request; the system's, not latlab's): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} of {} requests",
+                w.p50_ns as f64 / 1e6,
+                w.p99_ns as f64 / 1e6,
+                w.max_ns as f64 / 1e6,
+                w.count,
+                q.requests
+            );
+        }
+    }
     for l in &m.model_loads {
         let note = l
             .note

@@ -78,6 +78,11 @@ pub struct RunManifest {
     /// emulator's wire trace (`latlab_harness::measurer`); empty without the emulator.
     #[serde(default)]
     pub measurer: Vec<crate::measurer::StageShare>,
+    /// How long LLM requests waited behind the same call's previous request (the agent
+    /// answers one turn at a time): the system's time, kept out of `measurer`; from the
+    /// turns' `llm_queue_wait_ns`, absent when no request was sent (and in older results).
+    #[serde(default)]
+    pub llm_queue_wait: Option<crate::measurer::QueueWait>,
     /// Notes (warnings the run raised).
     pub notes: Vec<String>,
 }

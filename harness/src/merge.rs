@@ -187,6 +187,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
     });
     manifest.pacing = lag_of("frames").map(Pacing::of);
     manifest.call_starts = lag_of("call_starts").map(Lag::of);
+    manifest.llm_queue_wait = crate::measurer::llm_queue_wait(&turns);
     manifest.emulator = None;
     manifest.telemetry = None;
     manifest.notes = vec![format!(

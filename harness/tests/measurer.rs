@@ -1,6 +1,6 @@
 //! The measurement of the measurer against the real binary and the in-process emulator:
 //! latlab's own share of a stage holds latlab's time only — not the emulator's leading
-//! silence and chunk gaps (TTS).
+//! silence and chunk gaps (TTS), not a request's wait behind the call's previous one (LLM).
 
 mod common;
 use common::{read_json, read_jsonl, run_ok, scenario};
@@ -75,4 +75,47 @@ leading_silence_ms = 120
         p50 < 15.0,
         "latlab's TTS share p50 {p50:.1} ms (p99 {p99:.1}) is the 60 ms chunk gap, not latlab"
     );
+}
+
+#[test]
+fn a_request_queued_behind_the_calls_previous_one_is_the_systems_time() {
+    // A slow LLM (replies of 10–20 tokens, 250 ms apart) and turns 1–1.5 s apart at speed 4:
+    // each turn's request is ready while the previous reply is still streaming.
+    let emulator = r#"
+[emulator.llm]
+ttft = { dist = "constant", ms = 50.0 }
+inter_token = { dist = "constant", ms = 250.0 }
+"#;
+    let (manifest, turns, stdout) = run(emulator, 3, "4");
+    let (p50, p99, n) = share(&manifest, "llm");
+    let wait = &manifest["llm_queue_wait"];
+    assert!(
+        p99 < 50.0,
+        "latlab's LLM share p50 {p50:.1} ms, p99 {p99:.1} ms (n {n}) holds the agent's queue wait: {wait}"
+    );
+    let waited = wait["waited"]["count"].as_u64().unwrap();
+    let wait_p50 = wait["waited"]["p50_ns"].as_u64().unwrap() as f64 / 1e6;
+    assert!(waited >= 3, "{wait}");
+    assert!(wait_p50 > 200.0, "{wait}");
+    assert!(
+        p99 < wait_p50 / 4.0,
+        "share p99 {p99} ms vs queue wait p50 {wait_p50} ms"
+    );
+    // Each timeline says when its request was ready, how long it queued, and when it went.
+    let sent: Vec<&serde_json::Value> = turns
+        .iter()
+        .filter(|t| !t["llm_request_sent_ns"].is_null())
+        .collect();
+    assert_eq!(wait["requests"].as_u64().unwrap() as usize, sent.len());
+    for t in sent {
+        let ns = |k: &str| t[k].as_u64().unwrap_or_else(|| panic!("{k}: {t:#}"));
+        let (fin, queued, wait, sent) = (
+            ns("final_transcript_ns"),
+            ns("llm_queued_ns"),
+            ns("llm_queue_wait_ns"),
+            ns("llm_request_sent_ns"),
+        );
+        assert!(fin <= queued && queued + wait <= sent, "{t:#}");
+    }
+    assert!(stdout.contains("LLM queue wait"), "{stdout}");
 }

@@ -188,6 +188,8 @@ pub fn turns_table(turns: &[TurnTimeline]) -> Table {
         )
         .i64("speech_end_detected_ns", opt(|x| x.speech_end_detected_ns))
         .i64("final_transcript_ns", opt(|x| x.final_transcript_ns))
+        .i64("llm_queued_ns", opt(|x| x.llm_queued_ns))
+        .i64("llm_queue_wait_ns", opt(|x| x.llm_queue_wait_ns))
         .i64("llm_request_sent_ns", opt(|x| x.llm_request_sent_ns))
         .i64("llm_first_token_ns", opt(|x| x.llm_first_token_ns))
         .i64("first_sentence_ns", opt(|x| x.first_sentence_ns))
