@@ -12,8 +12,8 @@
 //!   latlab's stamp of the STT's end-of-speech result − its write (STT endpointing);
 //! - stt: latlab's stamp of the final transcript − the emulator's write of the message that
 //!   ended the turn (a final result, or an `UtteranceEnd`);
-//! - llm: (request received by the emulator − final transcript − the request's queue wait)
-//!   + (first token stamped − its event written). The queue wait — the time a ready request
+//! - llm: (request received by the emulator − final transcript − the request's queue wait) +
+//!   (first token stamped − its event written). The queue wait — the time a ready request
 //!   spent behind the same call's previous LLM request, since the agent answers one turn at
 //!   a time — is the system's time, not latlab's: [`llm_queue_wait`] reports it on its own;
 //! - tts: (request received by the emulator − first sentence ready) + (first audible sample
