@@ -198,6 +198,8 @@ mod tests {
             user_end_scheduled_ns: 1,
             speech_end_detected_ns: None,
             final_transcript_ns: None,
+            llm_queued_ns: None,
+            llm_queue_wait_ns: None,
             llm_request_sent_ns: None,
             llm_first_token_ns: None,
             first_sentence_ns: None,

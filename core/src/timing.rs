@@ -5,12 +5,9 @@
 //! the pipeline or the harness shows up in the numbers instead of being hidden
 //! (coordinated omission). `docs/metrics.md` documents each field with a timeline diagram.
 
-
 use std::sync::Arc;
 
-pub use latlab_results::span::{
-    ErrorKind, Outcome, Span, Stage, StageError, TurnTimeline, Units,
-};
+pub use latlab_results::span::{ErrorKind, Outcome, Span, Stage, StageError, TurnTimeline, Units};
 
 /// What every span of one call shares: its identity and the backend serving each stage.
 ///

@@ -77,6 +77,8 @@ fn timeline(turn: u32) -> TurnTimeline {
         user_end_scheduled_ns: 2_000_000_000,
         speech_end_detected_ns: Some(2_400_000_000),
         final_transcript_ns: Some(2_460_000_000),
+        llm_queued_ns: Some(2_460_050_000),
+        llm_queue_wait_ns: Some(0),
         llm_request_sent_ns: Some(2_460_100_000),
         llm_first_token_ns: Some(2_710_000_000),
         first_sentence_ns: Some(2_800_000_000),

@@ -76,14 +76,15 @@ pub enum Command {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
-    /// Write a results folder's raw spans as CSV or JSON lines.
+    /// Write a results folder's raw spans as CSV or JSON lines (to DIR/export/ by default).
     Export {
         /// The results folder.
         dir: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value = "csv")]
         format: ExportFormat,
-        /// Output file (default: spans.csv or spans.jsonl in the folder).
+        /// Output file (default: DIR/export/spans.csv or DIR/export/spans.jsonl). Never
+        /// among a results folder's own files: a path directly inside one is refused.
         #[arg(long, short)]
         out: Option<PathBuf>,
     },

@@ -118,11 +118,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export { dir, format, out } => {
-            let (format, default) = match format {
-                ExportFormat::Csv => (latlab_analysis::export::Format::Csv, "spans.csv"),
-                ExportFormat::Json => (latlab_analysis::export::Format::Json, "spans.jsonl"),
+            let format = match format {
+                ExportFormat::Csv => latlab_analysis::export::Format::Csv,
+                ExportFormat::Json => latlab_analysis::export::Format::Json,
             };
-            let out = out.unwrap_or_else(|| dir.join(default));
+            let out = out.unwrap_or_else(|| latlab_analysis::export::default_out(&dir, format));
             let rows = latlab_analysis::export::export(&dir, format, &out)?;
             println!("{rows} spans written to {}", out.display());
             Ok(())
@@ -248,6 +248,25 @@ fn print_facts(m: &manifest::RunManifest, notes: bool) {
             })
             .collect();
         println!("latlab's own share, p50/p99: {}", shares.join(", "));
+    }
+    if let Some(q) = &m.llm_queue_wait {
+        // The agent's queueing, beside latlab's share and never in it.
+        let w = &q.waited;
+        if w.count == 0 {
+            println!(
+                "LLM queue wait: none of {} requests waited behind the call's previous one",
+                q.requests
+            );
+        } else {
+            println!(
+                "LLM queue wait (behind the call's previous request; the system's, not latlab's): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} of {} requests",
+                w.p50_ns as f64 / 1e6,
+                w.p99_ns as f64 / 1e6,
+                w.max_ns as f64 / 1e6,
+                w.count,
+                q.requests
+            );
+        }
     }
     for l in &m.model_loads {
         let note = l

@@ -13,7 +13,7 @@ use latlab_core::dataset::Dataset;
 
 pub use latlab_results::files::MANIFEST;
 pub use latlab_results::manifest::{
-    Counts, Fingerprint, GitInfo, Host, Lag, LoadFacts, ModelLoad, Pacing, RunManifest,
+    Counts, Fingerprint, GitInfo, Host, Lag, LoadFacts, ModelLoad, Pacing, QueueWait, RunManifest,
     RunStatus, SCHEMA_VERSION, StageShare, TelemetryFacts, WarmUp,
 };
 

@@ -12,10 +12,13 @@
 //!   latlab's stamp of the STT's end-of-speech result − its write (STT endpointing);
 //! - stt: latlab's stamp of the final transcript − the emulator's write of the message that
 //!   ended the turn (a final result, or an `UtteranceEnd`);
-//! - llm: (request received by the emulator − final transcript) + (first token stamped −
-//!   its event written);
+//! - llm: (request received by the emulator − final transcript − the request's queue wait) +
+//!   (first token stamped − its event written). The queue wait — the time a ready request
+//!   spent behind the same call's previous LLM request, since the agent answers one turn at
+//!   a time — is the system's time, not latlab's: [`llm_queue_wait`] reports it on its own;
 //! - tts: (request received by the emulator − first sentence ready) + (first audible sample
-//!   stamped − the first audio written).
+//!   stamped − the chunk holding it written; the emulator finds that chunk with latlab's own
+//!   audibility probe, so its leading silence and chunk gaps are not counted).
 //!
 //! Request-side shares include the emulator's HTTP parsing, so they are upper bounds.
 
@@ -102,7 +105,10 @@ pub fn measure(
             && let Some(r) = wire.first_within(s, Mark::LlmRequest, sent, token)
             && let Some(w) = wire.last_within(s, Mark::LlmFirstToken, r, token)
         {
-            llm.saturating_record((r.saturating_sub(fin) + (token - w)).max(1));
+            // Waiting behind the call's previous request is the agent's time, not latlab's.
+            let queued = t.llm_queue_wait_ns.unwrap_or(0);
+            let request = r.saturating_sub(fin).saturating_sub(queued);
+            llm.saturating_record((request + (token - w)).max(1));
         }
         if let (Some(ready), Some(sent), Some(audible)) = (
             t.first_sentence_ns,
@@ -127,12 +133,12 @@ pub fn measure(
         ),
         (
             Stage::Llm,
-            "(request received - final transcript) + (first token stamped - written)",
+            "(request received - final transcript - queue wait) + (first token stamped - written)",
             llm,
         ),
         (
             Stage::Tts,
-            "(request received - first sentence ready) + (first audible sample stamped - first audio written)",
+            "(request received - first sentence ready) + (first audible sample stamped - the chunk holding it written)",
             tts,
         ),
     ]
@@ -146,9 +152,30 @@ pub fn measure(
     .collect()
 }
 
+pub use latlab_results::manifest::QueueWait;
+
+/// The LLM queue wait of `turns`; `None` when no turn says (no request sent, or results
+/// from before the field existed).
+pub fn llm_queue_wait(turns: &[TurnTimeline]) -> Option<QueueWait> {
+    let mut h = hdr::new_histogram();
+    let mut requests = 0;
+    for wait in turns.iter().filter_map(|t| t.llm_queue_wait_ns) {
+        requests += 1;
+        if wait > 0 {
+            h.saturating_record(wait);
+        }
+    }
+    (requests > 0).then(|| QueueWait {
+        requests,
+        waited: crate::manifest::lag_of(&h),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
+
+    use latlab_core::timing::Outcome;
 
     use super::*;
 
@@ -186,5 +213,71 @@ mod tests {
         if let Some(early) = early {
             assert_eq!(epoch.ns_of(early), 0);
         }
+    }
+
+    /// A turn of call `c`, iteration 0, whose LLM request was ready at `fin_ms`, waited
+    /// `wait_ms` behind the previous one, was then sent, and had its first token stamped at
+    /// `token_ms`.
+    fn llm_turn(turn: u32, fin_ms: u64, wait_ms: u64, token_ms: u64) -> TurnTimeline {
+        let ms = |v: u64| Some(v * 1_000_000);
+        TurnTimeline {
+            run: "r".into(),
+            scenario: "s".into(),
+            profile: "p".into(),
+            call: "c".into(),
+            iteration: 0,
+            turn,
+            user_start_scheduled_ns: 0,
+            user_end_scheduled_ns: 0,
+            speech_end_detected_ns: ms(fin_ms),
+            final_transcript_ns: ms(fin_ms),
+            llm_queued_ns: ms(fin_ms),
+            llm_queue_wait_ns: Some(wait_ms * 1_000_000),
+            llm_request_sent_ns: ms(fin_ms + wait_ms),
+            llm_first_token_ns: ms(token_ms),
+            first_sentence_ns: None,
+            tts_request_sent_ns: None,
+            tts_first_byte_ns: None,
+            tts_first_audible_ns: None,
+            tts_done_ns: None,
+            voice_to_voice_ns: None,
+            agent_audio_ms: None,
+            barge_in_ms: None,
+            reference: None,
+            transcript: None,
+            reply: None,
+            outcome: Outcome::Ok,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_request_queued_behind_the_calls_previous_one_is_not_latlabs_share() {
+        let epoch = Epoch::now();
+        let ev = |mark, ms: u64| WireEvent {
+            session: "c#0".into(),
+            mark,
+            at: epoch.instant_at(ms * 1_000_000),
+        };
+        // Turn 0: ready at 1000 ms, received 1 ms later. Turn 1: ready at 1500 ms while turn
+        // 0's reply still streamed; sent at 1900 ms (400 ms queued), received 1 ms later.
+        let turns = [llm_turn(0, 1_000, 0, 1_302), llm_turn(1, 1_500, 400, 2_203)];
+        let events = [
+            ev(Mark::LlmRequest, 1_001),
+            ev(Mark::LlmFirstToken, 1_300),
+            ev(Mark::LlmRequest, 1_901),
+            ev(Mark::LlmFirstToken, 2_200),
+        ];
+        let shares = measure(&epoch, &turns, &[], &events, &hdr::new_histogram());
+        let llm = shares.iter().find(|s| s.stage == Stage::Llm).unwrap();
+        assert_eq!(llm.share.count, 2);
+        // 1 ms to the emulator + 2 or 3 ms from its write to latlab's stamp.
+        assert!(llm.share.max_ns < 5_000_000, "{llm:?}");
+
+        let q = llm_queue_wait(&turns).unwrap();
+        assert_eq!(q.requests, 2);
+        assert_eq!(q.waited.count, 1);
+        assert_eq!(q.waited.max_ns / 1_000_000, 400);
+        assert_eq!(llm_queue_wait(&[]), None);
     }
 }

@@ -186,6 +186,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
     });
     manifest.pacing = lag_of("frames").map(|h| manifest::pacing_of(&h));
     manifest.call_starts = lag_of("call_starts").map(|h| manifest::lag_of(&h));
+    manifest.llm_queue_wait = crate::measurer::llm_queue_wait(&turns);
     manifest.emulator = None;
     manifest.telemetry = None;
     manifest.notes = vec![format!(

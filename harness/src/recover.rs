@@ -47,6 +47,7 @@ pub fn recover(dir: &Path) -> anyhow::Result<Recovered> {
             dropped_calls: manifest.counts.as_ref().map_or(0, |c| c.dropped_calls),
             max_in_flight: manifest.counts.as_ref().map_or(0, |c| c.max_in_flight),
         });
+        manifest.llm_queue_wait = crate::measurer::llm_queue_wait(&turns);
         manifest.write(dir)?;
     }
     Ok(Recovered {

@@ -190,6 +190,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         telemetry: None,
         emulator: None,
         measurer: Vec::new(),
+        llm_queue_wait: None,
         notes: Vec::new(),
     };
     manifest.write(&dir)?;
@@ -419,6 +420,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
     });
     manifest.pacing = Some(pacing);
     manifest.call_starts = Some(call_starts);
+    manifest.llm_queue_wait = crate::measurer::llm_queue_wait(&turns);
     if let Some(telemetry) = telemetry {
         manifest.notes.extend(telemetry.notes.iter().cloned());
         manifest.telemetry = Some(telemetry);

@@ -54,6 +54,10 @@ pub const USER_END_SCHEDULED_NS: &str = "user_end_scheduled_ns";
 pub const SPEECH_END_DETECTED_NS: &str = "speech_end_detected_ns";
 /// Final transcript received.
 pub const FINAL_TRANSCRIPT_NS: &str = "final_transcript_ns";
+/// The LLM request was ready (handed to the call's answering side).
+pub const LLM_QUEUED_NS: &str = "llm_queued_ns";
+/// How long the ready LLM request waited for the call's previous one (a duration, ns).
+pub const LLM_QUEUE_WAIT_NS: &str = "llm_queue_wait_ns";
 /// LLM request sent.
 pub const LLM_REQUEST_SENT_NS: &str = "llm_request_sent_ns";
 /// LLM first content token.
@@ -107,7 +111,7 @@ pub const SPANS: [&str; 21] = [
 ];
 
 /// The columns of `turns.parquet`, in file order.
-pub const TURNS: [&str; 27] = [
+pub const TURNS: [&str; 29] = [
     RUN,
     SCENARIO,
     PROFILE,
@@ -118,6 +122,8 @@ pub const TURNS: [&str; 27] = [
     USER_END_SCHEDULED_NS,
     SPEECH_END_DETECTED_NS,
     FINAL_TRANSCRIPT_NS,
+    LLM_QUEUED_NS,
+    LLM_QUEUE_WAIT_NS,
     LLM_REQUEST_SENT_NS,
     LLM_FIRST_TOKEN_NS,
     FIRST_SENTENCE_NS,
@@ -139,4 +145,4 @@ pub const TURNS: [&str; 27] = [
 
 /// Columns added after the first version of the tables: absent from older files, where
 /// readers take them as null.
-pub const ADDED: [&str; 0] = [];
+pub const ADDED: [&str; 2] = [LLM_QUEUED_NS, LLM_QUEUE_WAIT_NS];

@@ -44,8 +44,3 @@ pub const RUN_RECORD: [&str; 9] = [
     TELEMETRY,
     LOCAL_STATS,
 ];
-
-/// Whether `name` (a file name inside a results folder) is part of the run's own record.
-pub fn is_run_record(name: &str) -> bool {
-    RUN_RECORD.contains(&name)
-}

@@ -107,4 +107,3 @@ pub struct LoadPlan {
     /// Open loop: the in-flight cap.
     pub max_in_flight: usize,
 }
-

@@ -135,6 +135,11 @@ pub struct RunManifest {
     /// emulator's wire trace; empty without the emulator.
     #[serde(default)]
     pub measurer: Vec<StageShare>,
+    /// How long LLM requests waited behind the same call's previous request (the agent
+    /// answers one turn at a time): the system's time, kept out of `measurer`; from the
+    /// turns' `llm_queue_wait_ns`, absent when no request was sent (and in older results).
+    #[serde(default)]
+    pub llm_queue_wait: Option<QueueWait>,
     /// Notes (warnings the run raised).
     pub notes: Vec<String>,
 }
@@ -285,6 +290,17 @@ impl fmt::Display for Device {
             Device::Cuda => "cuda",
         })
     }
+}
+
+/// How long LLM requests waited behind the same call's previous request: the system's time
+/// (the agent answers one turn at a time), reported beside latlab's share and never in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueWait {
+    /// LLM requests sent (turns whose timeline has `llm_queue_wait_ns`).
+    pub requests: u64,
+    /// The wait of the requests that waited (`count` of them; those that did not are left
+    /// out, so the percentiles describe a wait when there is one).
+    pub waited: Lag,
 }
 
 /// One model load: which, where, how long.

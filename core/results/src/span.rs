@@ -224,7 +224,6 @@ pub struct Span {
     pub error: Option<StageError>,
 }
 
-
 /// Every stage boundary of one turn, in nanoseconds since the epoch: the row of `turns.parquet`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TurnTimeline {
@@ -248,7 +247,16 @@ pub struct TurnTimeline {
     pub speech_end_detected_ns: Option<u64>,
     /// Final transcript received.
     pub final_transcript_ns: Option<u64>,
-    /// LLM request sent.
+    /// The LLM request was ready: the transcript final and handed to the call's answering
+    /// side, which sends one LLM request at a time (each needs the previous reply).
+    #[serde(default)]
+    pub llm_queued_ns: Option<u64>,
+    /// How long the ready request waited for the same call's previous LLM request to finish
+    /// (0 when the answering side was free): the agent's queueing, the system's time and not
+    /// latlab's. The rest of `llm_request_sent_ns − llm_queued_ns` is latlab's hand-over.
+    #[serde(default)]
+    pub llm_queue_wait_ns: Option<u64>,
+    /// LLM request sent (after any queue wait).
     pub llm_request_sent_ns: Option<u64>,
     /// LLM first content token received.
     pub llm_first_token_ns: Option<u64>,
@@ -281,7 +289,6 @@ pub struct TurnTimeline {
     pub error: Option<StageError>,
 }
 
-
 /// A name that is not one of a closed set of names (a stage, an outcome, an error kind).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {what} {name:?} (expected one of: {expected})")]
@@ -306,7 +313,11 @@ fn parse_name<T: Copy>(
         .ok_or_else(|| UnknownName {
             what,
             name: name.to_string(),
-            expected: all.iter().map(|&v| as_str(v)).collect::<Vec<_>>().join(", "),
+            expected: all
+                .iter()
+                .map(|&v| as_str(v))
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }
 
@@ -365,13 +376,22 @@ mod tests {
         }
         for o in Outcome::ALL {
             assert_eq!(o.as_str().parse::<Outcome>(), Ok(o));
-            assert_eq!(serde_json::to_string(&o).unwrap(), format!("\"{}\"", o.as_str()));
+            assert_eq!(
+                serde_json::to_string(&o).unwrap(),
+                format!("\"{}\"", o.as_str())
+            );
         }
         for k in ErrorKind::ALL {
             assert_eq!(k.as_str().parse::<ErrorKind>(), Ok(k));
-            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.as_str()));
+            assert_eq!(
+                serde_json::to_string(&k).unwrap(),
+                format!("\"{}\"", k.as_str())
+            );
         }
         let e = "vad".parse::<Stage>().unwrap_err();
-        assert!(e.to_string().contains("endpoint, stt, llm, tts, turn"), "{e}");
+        assert!(
+            e.to_string().contains("endpoint, stt, llm, tts, turn"),
+            "{e}"
+        );
     }
 }

@@ -7,8 +7,12 @@ use latlab_results::ResultsError;
 use latlab_results::manifest::{RunManifest, RunStatus, SCHEMA_VERSION};
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name))
-        .unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn folder_with(manifest: &[u8]) -> tempfile::TempDir {
@@ -55,7 +59,10 @@ fn a_newer_schema_is_refused_by_name_not_by_a_confusing_field_error() {
         "{err:?}"
     );
     let text = err.to_string();
-    assert!(text.contains("manifest.json") && text.contains("newer"), "{text}");
+    assert!(
+        text.contains("manifest.json") && text.contains("newer"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -52,6 +52,16 @@ impl Speaking {
     }
 }
 
+/// How a turn's LLM request waited for the call's answering side, which sends one request
+/// at a time.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Queued {
+    /// When the request was ready (its transcript final and handed over).
+    pub at_ns: u64,
+    /// How long it then waited for the call's previous request to finish.
+    pub wait_ns: u64,
+}
+
 /// Answers one turn; `history` is the conversation before it, ending with the user's words.
 /// Returns when the LLM's reply is complete; [`Speaking::finish`] waits for its speech.
 pub(super) async fn answer(
@@ -61,8 +71,13 @@ pub(super) async fn answer(
     tts: &Arc<dyn TextToSpeech>,
     messages: Vec<ChatMessage>,
     session: &str,
+    queued: Queued,
 ) -> Speaking {
-    let mut out = Answered::default();
+    let mut out = Answered {
+        llm_queued_ns: Some(queued.at_ns),
+        llm_queue_wait_ns: Some(queued.wait_ns),
+        ..Answered::default()
+    };
     let (sentences, sentence_rx) = mpsc::unbounded_channel::<String>();
     let speaker = tokio::spawn(speak(
         epoch,

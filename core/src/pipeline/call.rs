@@ -37,6 +37,8 @@ pub(super) enum CallEvent {
 struct Ready {
     index: usize,
     heard: Heard,
+    /// When it was handed over (`TurnTimeline::llm_queued_ns`).
+    queued_ns: u64,
 }
 
 /// Runs one call from its first frame to its last turn's spans.
@@ -109,7 +111,19 @@ pub async fn run_call(
                 content: backends.system_prompt.clone(),
             }];
             let mut speaking = Vec::new();
-            while let Some(Ready { index, heard }) = ready_rx.recv().await {
+            // When the previous request's reply was complete: a turn ready before then
+            // waited behind it (the system's queueing, not latlab's; `llm_queue_wait_ns`).
+            let mut free_ns: u64 = 0;
+            while let Some(Ready {
+                index,
+                heard,
+                queued_ns,
+            }) = ready_rx.recv().await
+            {
+                let queued = agent::Queued {
+                    at_ns: queued_ns,
+                    wait_ns: free_ns.saturating_sub(queued_ns),
+                };
                 history.push(ChatMessage {
                     role: "user".into(),
                     content: heard.transcript(),
@@ -121,6 +135,7 @@ pub async fn run_call(
                     &backends.tts,
                     history.clone(),
                     &session,
+                    queued,
                 )
                 .await;
                 if !reply.reply().trim().is_empty() {
@@ -139,6 +154,7 @@ pub async fn run_call(
                     sink.record_turn(timeline, spans);
                     failed
                 }));
+                free_ns = epoch.elapsed_ns();
             }
             let mut failed = 0;
             for task in speaking {
@@ -314,6 +330,7 @@ pub async fn run_call(
                     let _ = ready_tx.send(Ready {
                         index: i,
                         heard: h.clone(),
+                        queued_ns: epoch.elapsed_ns(),
                     });
                     continue;
                 }

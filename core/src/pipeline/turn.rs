@@ -36,6 +36,8 @@ impl Heard {
 /// What the answering side (LLM + TTS) did for a turn.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Answered {
+    pub llm_queued_ns: Option<u64>,
+    pub llm_queue_wait_ns: Option<u64>,
     pub llm_sent_ns: Option<u64>,
     pub llm_first_token_ns: Option<u64>,
     pub llm_end_ns: Option<u64>,
@@ -123,6 +125,8 @@ pub(super) fn finish(
         user_end_scheduled_ns: anchor,
         speech_end_detected_ns: heard.eos_ns,
         final_transcript_ns: heard.final_ns,
+        llm_queued_ns: answered.llm_queued_ns,
+        llm_queue_wait_ns: answered.llm_queue_wait_ns,
         llm_request_sent_ns: answered.llm_sent_ns,
         llm_first_token_ns: answered.llm_first_token_ns,
         first_sentence_ns: answered.first_sentence_ns,

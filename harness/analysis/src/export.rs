@@ -1,12 +1,20 @@
 //! `latlab export`: a results folder's raw spans as CSV or JSON for spreadsheets and tools.
+//!
+//! An export never goes among a results folder's own files (its span log, tables, manifest,
+//! report): by default it is written to `DIR/export/` ([`EXPORT_DIR`]), and a destination
+//! directly inside any results folder is refused ([`AnalysisError::RunFile`]), whatever its
+//! name, so no export can overwrite a file `latlab recover`, `show` or `report` reads.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
 use crate::AnalysisError;
 use crate::load::Run;
+
+/// The folder inside a results folder that exports go to by default.
+pub const EXPORT_DIR: &str = latlab_results::files::EXPORT_DIR;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,13 +25,39 @@ pub enum Format {
     Json,
 }
 
-/// Writes every span of the run in `dir` to `out`; returns the number of rows.
+impl Format {
+    /// The default file name of an export in this format.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Format::Csv => "spans.csv",
+            Format::Json => "spans.jsonl",
+        }
+    }
+}
+
+/// Where an export of the run in `dir` goes when no destination is given:
+/// `DIR/export/spans.csv` or `DIR/export/spans.jsonl`.
+pub fn default_out(dir: &Path, format: Format) -> PathBuf {
+    dir.join(EXPORT_DIR).join(format.file_name())
+}
+
+/// Writes every span of the run in `dir` to `out` (creating its folder); returns the number
+/// of rows. Refuses an `out` directly inside `dir` or any other results folder.
 pub fn export(dir: &Path, format: Format, out: &Path) -> Result<usize, AnalysisError> {
-    let mut df = Run::open(dir)?.spans()?.collect()?;
-    let file = File::create(out).map_err(|source| AnalysisError::Io {
-        path: out.to_path_buf(),
-        source,
-    })?;
+    let run = Run::open(dir)?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| AnalysisError::Io { path, source }
+    };
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // Made first, so the check below sees where the file really lands (`..`, links).
+    std::fs::create_dir_all(parent).map_err(io(parent))?;
+    refuse_run_files(dir, out)?;
+    let mut df = run.spans()?.collect()?;
+    let file = File::create(out).map_err(io(out))?;
     match format {
         Format::Csv => CsvWriter::new(file).include_header(true).finish(&mut df)?,
         Format::Json => JsonWriter::new(file)
@@ -31,4 +65,96 @@ pub fn export(dir: &Path, format: Format, out: &Path) -> Result<usize, AnalysisE
             .finish(&mut df)?,
     }
     Ok(df.height())
+}
+
+/// An error when `out` (whose folder exists) would land among the files of the run in `dir`
+/// or of any results folder (a folder holding `manifest.json`).
+fn refuse_run_files(dir: &Path, out: &Path) -> Result<(), AnalysisError> {
+    let canonical = |p: &Path| {
+        p.canonicalize().map_err(|source| AnalysisError::Io {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    // An existing file may be a link: where it points is what would be overwritten.
+    let target = if out.exists() {
+        canonical(out)?
+    } else {
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        canonical(parent)?.join(out.file_name().unwrap_or_default())
+    };
+    let folder = target.parent().unwrap_or(Path::new("/"));
+    let is_run = dir.canonicalize().is_ok_and(|d| d == folder)
+        || folder.join(latlab_results::files::MANIFEST).exists();
+    if is_run {
+        return Err(AnalysisError::RunFile {
+            path: out.to_path_buf(),
+            run: folder.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_destination_is_the_export_folder() {
+        assert_eq!(
+            default_out(Path::new("r"), Format::Json),
+            Path::new("r/export/spans.jsonl")
+        );
+        assert_eq!(
+            default_out(Path::new("r"), Format::Csv),
+            Path::new("r/export/spans.csv")
+        );
+    }
+
+    #[test]
+    fn destinations_among_a_runs_files_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().join("run");
+        let other = tmp.path().join("other-run");
+        for d in [&run, &other] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("manifest.json"), "{}").unwrap();
+        }
+        std::fs::create_dir_all(run.join("export")).unwrap();
+        for out in [
+            run.join("spans.jsonl"),
+            run.join("anything.csv"),
+            run.join("export/../spans.parquet"),
+            other.join("spans.jsonl"),
+        ] {
+            assert!(
+                matches!(
+                    refuse_run_files(&run, &out),
+                    Err(AnalysisError::RunFile { .. })
+                ),
+                "{}",
+                out.display()
+            );
+        }
+        for out in [
+            default_out(&run, Format::Json),
+            tmp.path().join("spans.jsonl"),
+        ] {
+            assert!(refuse_run_files(&run, &out).is_ok(), "{}", out.display());
+        }
+        // A link elsewhere that points at a run's file is refused too.
+        #[cfg(unix)]
+        {
+            std::fs::write(run.join("spans.jsonl"), "{}\n").unwrap();
+            let link = tmp.path().join("link.jsonl");
+            std::os::unix::fs::symlink(run.join("spans.jsonl"), &link).unwrap();
+            assert!(matches!(
+                refuse_run_files(&run, &link),
+                Err(AnalysisError::RunFile { .. })
+            ));
+        }
+    }
 }

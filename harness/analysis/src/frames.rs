@@ -208,7 +208,8 @@ pub fn span_groups(files: &[PathBuf]) -> Result<Vec<SpanGroup>, AnalysisError> {
                 .position(|o| o == name)
                 .map(|c| c as u32)
         };
-        let (ok, error, skipped) = (code_of(Outcome::Ok.as_str()),
+        let (ok, error, skipped) = (
+            code_of(Outcome::Ok.as_str()),
             code_of(Outcome::Error.as_str()),
             code_of(Outcome::Skipped.as_str()),
         );

@@ -47,6 +47,16 @@ pub enum AnalysisError {
     /// polars failed (unreadable Parquet, missing column).
     #[error("analysis: {0}")]
     Polars(#[from] polars::error::PolarsError),
+    /// An export's destination lies among a results folder's own files.
+    #[error(
+        "refusing to write {path}: it would sit among the own files of the results folder {run}; export to {run}/export/ (the default) or to a path outside any results folder"
+    )]
+    RunFile {
+        /// The refused destination.
+        path: PathBuf,
+        /// The results folder it lies in.
+        run: PathBuf,
+    },
     /// Nothing to analyse.
     #[error("{0}")]
     Empty(String),

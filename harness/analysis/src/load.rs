@@ -48,8 +48,7 @@ impl Ramp {
         // Recording time since the load began (wall time × speed); before it: the first.
         let t_ns = ((epoch_ns - start).max(0) as f64 * speed) as u64;
         // After the last stage: calls started in it, finishing.
-        window_at(&self.stages, t_ns)
-            .or_else(|| self.stages.len().checked_sub(1))
+        window_at(&self.stages, t_ns).or_else(|| self.stages.len().checked_sub(1))
     }
 }
 
@@ -83,11 +82,15 @@ impl Run {
             speed: m.speed,
             concurrency: m.concurrency,
         };
-        let ramp = m.load.as_ref().filter(|l| l.plan.stages.len() > 1).map(|l| Ramp {
-            model: l.plan.model,
-            stages: windows(&l.plan.stages),
-            starts_ns: l.profile_start_ns.clone(),
-        });
+        let ramp = m
+            .load
+            .as_ref()
+            .filter(|l| l.plan.stages.len() > 1)
+            .map(|l| Ramp {
+                model: l.plan.model,
+                stages: windows(&l.plan.stages),
+                starts_ns: l.profile_start_ns.clone(),
+            });
         Ok(Run {
             dir: dir.to_path_buf(),
             facts,

@@ -51,11 +51,12 @@ fn a_folder_written_by_a_newer_latlab_is_refused_with_a_clear_error() {
         std::fs::copy(data("run-2026-12-smoke").join(f), dir.path().join(f)).unwrap();
     }
     let path = dir.path().join("manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     m["schema_version"] = 99.into();
     std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
-    let err = latlab_analysis::Run::open(dir.path()).unwrap_err().to_string();
+    let err = latlab_analysis::Run::open(dir.path())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("schema version 99") && err.contains("newer"),
         "{err}"

@@ -26,7 +26,9 @@ pub enum Mark {
     LlmFirstToken,
     /// A text-to-speech request had arrived whole and reached its handler.
     TtsRequest,
-    /// The first audio bytes of a streamed speech response were handed to the connection.
+    /// The chunk of a streamed speech response that holds its first audible sample (by
+    /// latlab's measure, `latlab_core::audio`: after the header and the leading silence) was
+    /// handed to the connection.
     TtsFirstAudio,
 }
 

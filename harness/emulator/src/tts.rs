@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
+use latlab_core::audio::{AudioProbe, Container};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::time::Instant;
@@ -69,6 +70,10 @@ impl OutputFormat {
 pub struct SpeechPlan {
     /// The body's chunks (the WAV header, if any, opens the first) with their due offsets.
     pub chunks: Vec<Timed>,
+    /// The chunk holding the first audible sample, by latlab's own measure of audible
+    /// ([`latlab_core::audio::AudioProbe`]): the first audio a listener hears, after the
+    /// header and the leading silence. `None` when no sample is audible.
+    pub first_audible_chunk: Option<usize>,
     /// The fault drawn for this request.
     pub fault: Fault,
     /// The `request-id` header.
@@ -121,10 +126,25 @@ pub fn plan_speech(
         .faults
         .draw(&mut seed::request_rng(seed, SERVICE, &key, Stream::Fault));
     SpeechPlan {
+        first_audible_chunk: first_audible_chunk(&chunks, format),
         chunks,
         fault,
         request_id: seed::hex_id(seed, SERVICE, &key, 32),
     }
+}
+
+/// The index of the chunk in which latlab's probe finds the first audible sample: the
+/// chunk whose arrival latlab stamps as the first audible audio (`tts_first_audible_ns`).
+fn first_audible_chunk(chunks: &[Timed], format: OutputFormat) -> Option<usize> {
+    let container = if format.wav {
+        Container::Wav
+    } else {
+        Container::RawPcm
+    };
+    let mut probe = AudioProbe::new(container, format.sample_rate);
+    chunks
+        .iter()
+        .position(|c| probe.push(&c.bytes).is_ok_and(|f| f.first_audible))
 }
 
 /// What the handlers share.
@@ -284,13 +304,13 @@ async fn serve(
             timed_body(start, chunks, ending, shutdown, None)
         }
         Fault::None if streaming => {
-            let mark = ChunkMark {
+            let mark = plan.first_audible_chunk.map(|chunk| ChunkMark {
                 trace: Arc::clone(&state.trace),
                 session: crate::session_of(&headers).to_string(),
                 mark: Mark::TtsFirstAudio,
-                chunk: 0,
-            };
-            timed_body(start, plan.chunks, Ending::Complete, shutdown, Some(mark))
+                chunk,
+            });
+            timed_body(start, plan.chunks, Ending::Complete, shutdown, mark)
         }
         Fault::None => {
             let end = plan.chunks.last().map_or(Duration::ZERO, |c| c.at);
@@ -343,5 +363,23 @@ mod tests {
         assert_eq!(plan.chunks[1].at, Duration::from_millis(115));
         assert_eq!(plan.chunks[1].bytes.len(), 2 * 1600);
         assert_eq!(plan, plan_speech(3, "", &config, "v", "hello", format));
+    }
+
+    #[test]
+    fn the_first_audible_chunk_follows_the_leading_silence() {
+        let format = OutputFormat::parse("wav_16000").unwrap();
+        let plan = |leading_silence_ms, chunk_ms| {
+            let config = TtsConfig {
+                leading_silence_ms,
+                chunk_ms,
+                ..TtsConfig::default()
+            };
+            plan_speech(3, "", &config, "v", "hello there", format).first_audible_chunk
+        };
+        // 120 ms of silence in 100 ms chunks: the voice starts in the second chunk.
+        assert_eq!(plan(120, 100), Some(1));
+        assert_eq!(plan(0, 100), Some(0));
+        assert_eq!(plan(250, 50), Some(5));
+        assert_eq!(plan(120, 1), Some(120));
     }
 }

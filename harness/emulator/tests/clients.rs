@@ -164,6 +164,56 @@ async fn elevenlabs_streams_wav_and_raw_pcm() {
 }
 
 #[tokio::test]
+async fn the_traced_first_audio_is_the_chunk_latlab_first_hears() {
+    // Leading silence longer than a chunk and a wide gap between chunks: the first audible
+    // sample arrives a gap after the first chunk, and the trace must say so.
+    let mut config = fast();
+    config.tts.leading_silence_ms = 120;
+    config.tts.chunk_ms = 100;
+    config.tts.chunk_gap = Timing::Constant { ms: 60.0 };
+    let emu = Emulator::start(config, None).await.unwrap();
+    for format in ["wav_16000", "pcm_22050"] {
+        let session = format!("{format}#0");
+        let req = TtsRequest {
+            text: "Your table is booked.".into(),
+            streaming: true,
+            reuse_connection: true,
+            session: session.clone(),
+        };
+        let mut stream = tts(&emu, format, None).start(&req).await.unwrap();
+        let mut probe = AudioProbe::new(stream.container(), stream.sample_rate());
+        let (mut chunks, mut heard) = (0, None);
+        while let Some(chunk) = stream.next_chunk().await {
+            let now = std::time::Instant::now();
+            chunks += 1;
+            if probe.push(&chunk.unwrap()).unwrap().first_audible {
+                heard = Some((now, chunks));
+            }
+        }
+        let (heard, nth) = heard.expect("audible");
+        assert!(
+            nth > 1,
+            "{format}: the leading silence fills the first chunk"
+        );
+        let (events, _) = emu.take_trace();
+        let written: Vec<_> = events
+            .iter()
+            .filter(|e| e.session == session && e.mark == latlab_emulator::Mark::TtsFirstAudio)
+            .map(|e| e.at)
+            .collect();
+        assert_eq!(written.len(), 1, "{format}");
+        assert!(heard >= written[0], "{format}: heard before written");
+        let share = heard - written[0];
+        assert!(
+            share < std::time::Duration::from_millis(20),
+            "{format}: {share:?} from the traced first audio to the first audible chunk, \
+             against a 60 ms chunk gap"
+        );
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn deepgram_transcribes_a_recorded_call_over_websocket() {
     let data = smoke();
     let emu = Emulator::start(fast(), Some(Arc::clone(&data)))

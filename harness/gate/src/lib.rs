@@ -197,7 +197,10 @@ pub fn harness_lag_checks(m: &RunManifest) -> Vec<Check> {
     let scenario = &m.scenario.name;
     let mut out = Vec::new();
     for (lag, what) in [
-        (m.pacing.as_ref().map(Pacing::as_lag), "audio frame send lag"),
+        (
+            m.pacing.as_ref().map(Pacing::as_lag),
+            "audio frame send lag",
+        ),
         (m.call_starts.clone(), "call start lag"),
     ] {
         let Some(Lag {

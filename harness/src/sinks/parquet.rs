@@ -189,6 +189,8 @@ pub fn turns_table(turns: &[TurnTimeline]) -> Table {
         )
         .i64(c::SPEECH_END_DETECTED_NS, opt(|x| x.speech_end_detected_ns))
         .i64(c::FINAL_TRANSCRIPT_NS, opt(|x| x.final_transcript_ns))
+        .i64(c::LLM_QUEUED_NS, opt(|x| x.llm_queued_ns))
+        .i64(c::LLM_QUEUE_WAIT_NS, opt(|x| x.llm_queue_wait_ns))
         .i64(c::LLM_REQUEST_SENT_NS, opt(|x| x.llm_request_sent_ns))
         .i64(c::LLM_FIRST_TOKEN_NS, opt(|x| x.llm_first_token_ns))
         .i64(c::FIRST_SENTENCE_NS, opt(|x| x.first_sentence_ns))
