@@ -196,25 +196,8 @@ mod tests {
             turn,
             user_start_scheduled_ns: 0,
             user_end_scheduled_ns: 1,
-            speech_end_detected_ns: None,
-            final_transcript_ns: None,
-            llm_queued_ns: None,
-            llm_queue_wait_ns: None,
-            llm_request_sent_ns: None,
-            llm_first_token_ns: None,
-            first_sentence_ns: None,
-            tts_request_sent_ns: None,
-            tts_first_byte_ns: None,
-            tts_first_audible_ns: None,
-            tts_done_ns: None,
-            voice_to_voice_ns: None,
-            agent_audio_ms: None,
-            barge_in_ms: None,
-            reference: None,
-            transcript: None,
-            reply: None,
             outcome: Outcome::Error,
-            error: None,
+            ..TurnTimeline::default()
         }
     }
 

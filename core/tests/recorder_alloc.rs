@@ -88,12 +88,11 @@ fn timeline(turn: u32) -> TurnTimeline {
         tts_done_ns: Some(3_500_000_000),
         voice_to_voice_ns: Some(960_000_000),
         agent_audio_ms: Some(1500.0),
-        barge_in_ms: None,
         reference: Some("what time is it".into()),
         transcript: Some("what time is it".into()),
         reply: Some("It is noon.".into()),
         outcome: Outcome::Ok,
-        error: None,
+        ..TurnTimeline::default()
     }
 }
 

@@ -235,19 +235,8 @@ mod tests {
             llm_queue_wait_ns: Some(wait_ms * 1_000_000),
             llm_request_sent_ns: ms(fin_ms + wait_ms),
             llm_first_token_ns: ms(token_ms),
-            first_sentence_ns: None,
-            tts_request_sent_ns: None,
-            tts_first_byte_ns: None,
-            tts_first_audible_ns: None,
-            tts_done_ns: None,
-            voice_to_voice_ns: None,
-            agent_audio_ms: None,
-            barge_in_ms: None,
-            reference: None,
-            transcript: None,
-            reply: None,
             outcome: Outcome::Ok,
-            error: None,
+            ..TurnTimeline::default()
         }
     }
 

@@ -69,7 +69,7 @@ impl fmt::Display for Stage {
 }
 
 /// How a stage ended for a turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// It produced its output.
@@ -77,6 +77,7 @@ pub enum Outcome {
     /// It failed; the span carries the typed error.
     Error,
     /// It never ran because an earlier stage of the turn failed.
+    #[default]
     Skipped,
 }
 
@@ -225,7 +226,9 @@ pub struct Span {
 }
 
 /// Every stage boundary of one turn, in nanoseconds since the epoch: the row of `turns.parquet`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The default is a turn of nothing: no label, no stage reached, outcome `skipped`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TurnTimeline {
     /// Run id.
     pub run: String,
