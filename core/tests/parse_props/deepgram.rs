@@ -6,7 +6,7 @@ use latlab_core::stage::SttEvent;
 use latlab_core::timing::ErrorKind;
 use proptest::prelude::*;
 
-use crate::mutate::{apply_text, byte_edits, cases, json_value, mutate_json_text, tree_edits};
+use crate::mutate::{apply_text, cases, few_byte_edits, json_value, mutate_json_text, tree_edits};
 
 const VOCABULARY: &[&str] = &[
     "type",
@@ -64,7 +64,7 @@ proptest! {
     fn mutated_messages_are_events_or_protocol_errors(
         seed in 0..MESSAGES.len(),
         tree in tree_edits(4, json_value(VOCABULARY), VOCABULARY),
-        bytes in byte_edits(2),
+        bytes in few_byte_edits(2),
     ) {
         let text = apply_text(&mutate_json_text(MESSAGES[seed], &tree), &bytes);
         check(&text)?;

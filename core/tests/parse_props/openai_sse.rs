@@ -7,7 +7,7 @@ use latlab_core::timing::ErrorKind;
 use proptest::prelude::*;
 
 use crate::mutate::{
-    apply_text, byte_edits, cases, json_value, mutate_json_text, split_at_cuts, tree_edits,
+    apply_text, cases, few_byte_edits, json_value, mutate_json_text, split_at_cuts, tree_edits,
 };
 
 const VOCABULARY: &[&str] = &[
@@ -42,7 +42,7 @@ fn event() -> impl Strategy<Value = Vec<String>> {
     let data = (
         0..CHUNKS.len(),
         tree_edits(3, json_value(VOCABULARY), VOCABULARY),
-        byte_edits(1),
+        few_byte_edits(1),
     )
         .prop_map(|(seed, tree, bytes)| apply_text(&mutate_json_text(CHUNKS[seed], &tree), &bytes))
         .boxed();

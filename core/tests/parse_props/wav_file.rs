@@ -7,7 +7,7 @@ use std::path::Path;
 use latlab_core::dataset::{Call, probe_wav};
 use proptest::prelude::*;
 
-use crate::mutate::{apply_bytes, byte_edits, cases};
+use crate::mutate::{apply_bytes, byte_edits, cases, rewrite};
 use crate::wav::wav_parts;
 
 fn call_of(path: &Path) -> Call {
@@ -25,7 +25,7 @@ fn call_of(path: &Path) -> Call {
 /// Writes `bytes` as a WAV file and reads it as a dataset would.
 fn check_file(dir: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
     let path = dir.join("x.wav");
-    std::fs::write(&path, bytes).expect("temp file");
+    rewrite(&path, bytes);
     let probed = probe_wav(&path);
     let loaded = call_of(&path).load_samples();
     if let Ok(info) = probed {
@@ -36,19 +36,22 @@ fn check_file(dir: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+thread_local! {
+    /// One folder per test thread; each case rewrites the file.
+    static DIR: tempfile::TempDir = tempfile::tempdir().unwrap();
+}
+
 proptest! {
-    #![proptest_config(cases(1000))]
+    #![proptest_config(cases(2000))]
 
     #[test]
     fn any_bytes_are_a_wav_or_an_error(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-        let dir = tempfile::tempdir().unwrap();
-        check_file(dir.path(), &bytes)?;
+        DIR.with(|dir| check_file(dir.path(), &bytes))?;
     }
 
     #[test]
     fn lying_wav_headers_are_errors(parts in wav_parts(), edits in byte_edits(3)) {
-        let dir = tempfile::tempdir().unwrap();
         let bytes = apply_bytes(parts.bytes(), &edits);
-        check_file(dir.path(), &bytes)?;
+        DIR.with(|dir| check_file(dir.path(), &bytes))?;
     }
 }

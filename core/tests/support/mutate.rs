@@ -10,7 +10,7 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 use proptest::prelude::*;
-use proptest::test_runner::Config;
+use proptest::test_runner::{Config, FileFailurePersistence};
 
 /// `default` cases, or `PROPTEST_CASES` when set (to run more, e.g. `PROPTEST_CASES=100000`).
 pub fn cases(default: u32) -> Config {
@@ -22,6 +22,11 @@ pub fn cases(default: u32) -> Config {
         cases,
         // Inputs are cheap to make; a rejected one (prop_assume) is simply redrawn.
         max_global_rejects: cases.saturating_mul(4).max(1024),
+        // A failing case's seed goes beside the test file (`name.proptest-regressions`) and
+        // is replayed first from then on; integration tests have no lib.rs for the default.
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..Config::default()
     }
 }
@@ -63,6 +68,12 @@ pub fn byte_edits(max: usize) -> impl Strategy<Value = Vec<ByteEdit>> {
         1 => any::<usize>().prop_map(ByteEdit::Truncate),
     ];
     prop::collection::vec(edit, 0..=max)
+}
+
+/// No byte edits two times in three, else up to `max`: after tree edits, so that most inputs
+/// stay well-formed and reach the checks behind the syntax.
+pub fn few_byte_edits(max: usize) -> impl Strategy<Value = Vec<ByteEdit>> {
+    prop_oneof![2 => Just(Vec::new()), 1 => byte_edits(max)]
 }
 
 /// Applies `edits` in order.
@@ -497,4 +508,11 @@ pub fn split_at_cuts(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     }
     out.push(bytes[start..].to_vec());
     out
+}
+
+/// Writes a test input file: removes it first, since truncating an existing file costs
+/// milliseconds on some filesystems (overlayfs) where creating one does not.
+pub fn rewrite(path: &std::path::Path, bytes: impl AsRef<[u8]>) {
+    let _ = std::fs::remove_file(path);
+    std::fs::write(path, bytes).expect("a test input file");
 }
