@@ -167,7 +167,7 @@ fn plan_is_drivable(s: &Scenario) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(cases(1000))]
+    #![proptest_config(cases(2000))]
 
     #[test]
     fn mutated_scenarios_load_or_name_their_error(

@@ -117,7 +117,7 @@ fn same_as_bytewise(
 }
 
 proptest! {
-    #![proptest_config(cases(1000))]
+    #![proptest_config(cases(2000))]
 
     #[test]
     fn output_format_is_a_format_or_an_error(format in word(FORMATS)) {

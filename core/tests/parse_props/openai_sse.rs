@@ -88,7 +88,7 @@ fn check_event(event: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(cases(1000))]
+    #![proptest_config(cases(2000))]
 
     #[test]
     fn streams_split_anywhere_give_the_same_events(

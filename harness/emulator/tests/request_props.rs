@@ -275,7 +275,7 @@ fn tts_body() -> impl Strategy<Value = Vec<u8>> {
 #[test]
 fn llm_answers_any_body() {
     against_emulator(
-        256,
+        1000,
         (llm_body(), word(LLM_WORDS)),
         async |emulator, http, (body, session)| {
             let mut request = http
@@ -315,7 +315,7 @@ fn tts_answers_any_request() {
     );
     let strategy = (tts_body(), word(TTS_WORDS), format, any::<bool>());
     against_emulator(
-        256,
+        1000,
         strategy,
         async |emulator, http, (body, voice, format, streaming)| {
             let path = if streaming { "/stream" } else { "" };
@@ -347,7 +347,7 @@ fn tts_answers_any_request() {
 
 #[test]
 fn stt_rejects_any_plain_request() {
-    against_emulator(256, query(), async |emulator, http, pairs| {
+    against_emulator(1000, query(), async |emulator, http, pairs| {
         let base = emulator.stt_url().replacen("ws://", "http://", 1);
         let url = format!("{base}/v1/listen?{}", query_string(&pairs));
         let (status, _, _) = answered(http.get(url).send().await).await?;
@@ -392,7 +392,7 @@ fn stt_sessions_survive_any_traffic() {
     );
     let strategy = (params, prop::collection::vec(sent(), 0..24));
     against_emulator(
-        128,
+        300,
         strategy,
         async |emulator, _, ((rate, endpointing, utterance_end, interim, vad), messages)| {
             let mut url = format!(
