@@ -82,9 +82,11 @@ impl AudioProbe {
                 }
             }
         }
-        if let Some(low) = self.carry.take()
+        // The odd byte waits for its partner, across empty chunks too.
+        if let Some(low) = self.carry
             && let Some((&high, rest)) = chunk.split_first()
         {
+            self.carry = None;
             self.sample(i16::from_le_bytes([low, high]));
             chunk = rest;
         }
@@ -263,6 +265,19 @@ mod tests {
         assert!(!probe.push(&[0, 0, 0]).unwrap().first_audible);
         assert!(probe.push(&[0x10, 0x27]).unwrap().first_audible);
         assert!(!probe.push(&[0x10, 0x27]).unwrap().first_audible);
+    }
+
+    #[test]
+    fn an_empty_chunk_keeps_the_odd_byte() {
+        // Found by core/tests/parse_props (audio_stream): the odd byte of a sample split
+        // across chunks was dropped when an empty chunk came between its halves, so every
+        // later sample was read from the wrong pair of bytes.
+        let mut probe = AudioProbe::new(Container::RawPcm, 16000);
+        probe.push(&[0, 0, 0x10]).unwrap();
+        probe.push(&[]).unwrap();
+        assert!(probe.push(&[0x27, 0, 0]).unwrap().first_audible);
+        assert_eq!(probe.audio_ms(), 3.0 / 16.0);
+        assert_eq!(probe.lead_ms(), Some(1.0 / 16.0));
     }
 
     #[test]

@@ -228,6 +228,16 @@ pub struct LoadSpec {
 /// Default cap on open-loop calls in flight.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
 
+/// The most calls in flight a closed loop may ask for (`concurrency`, a stage's `target`): the
+/// runner opens every slot up front, so a typo such as `concurrency = 1e12` would queue slots
+/// until memory runs out.
+pub const MAX_CONCURRENCY: usize = 100_000;
+
+/// The most open-loop arrivals the stages (or `duration_s`) may plan when `calls` does not
+/// bound them: the plan is made in memory before the first call, and a rate such as `1e300`
+/// would never finish planning.
+pub const MAX_PLANNED_ARRIVALS: f64 = 1e8;
+
 impl Scenario {
     /// The load the runner drives: `[load]` with the top-level `calls` and `concurrency`
     /// filled in. `calls` and `concurrency` override the scenario's (command-line flags).
@@ -431,8 +441,11 @@ impl Scenario {
                 "must be non-empty and use only A-Z a-z 0-9 _ -".into(),
             ));
         }
-        if spec.concurrency == 0 {
-            return Err(invalid("concurrency", "must be at least 1".into()));
+        if !(1..=MAX_CONCURRENCY).contains(&spec.concurrency) {
+            return Err(invalid(
+                "concurrency",
+                format!("must be in 1..={MAX_CONCURRENCY}"),
+            ));
         }
         let load = &spec.load;
         if !(load.duration_s.is_finite() && load.duration_s >= 0.0) {
@@ -485,8 +498,38 @@ impl Scenario {
                 if load.max_in_flight == Some(0) {
                     return Err(invalid("load.max_in_flight", "must be at least 1".into()));
                 }
+                let planned = match load.rate_per_s {
+                    Some(rate) => rate * load.duration_s,
+                    None => load.stages.iter().map(|st| st.target * st.duration_s).sum(),
+                };
+                if spec.calls.is_none() && planned > MAX_PLANNED_ARRIVALS {
+                    let key = if load.rate_per_s.is_some() {
+                        "load.rate_per_s"
+                    } else {
+                        "load.stages"
+                    };
+                    return Err(invalid(
+                        key,
+                        format!(
+                            "plans about {planned:.3e} arrivals per profile, more than latlab plans ahead ({MAX_PLANNED_ARRIVALS:.0e}): lower the rates or durations, or set `calls`"
+                        ),
+                    ));
+                }
             }
             LoadModel::Closed => {
+                if let Some(i) = load
+                    .stages
+                    .iter()
+                    .position(|st| st.target > MAX_CONCURRENCY as f64)
+                {
+                    return Err(invalid(
+                        "load.stages",
+                        format!(
+                            "stage {}: a closed loop's target is calls in flight, at most {MAX_CONCURRENCY}",
+                            i + 1
+                        ),
+                    ));
+                }
                 if load.rate_per_s.is_some() || load.max_in_flight.is_some() {
                     let key = if load.rate_per_s.is_some() {
                         "load.rate_per_s"
@@ -664,7 +707,17 @@ endpointing_ms = 200
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("s.toml:4: key `concurrency`: must be at least 1"),
+            e.contains("s.toml:4: key `concurrency`: must be in 1..=100000"),
+            "{e}"
+        );
+        // Found by reading while fuzzing the loader: the runner opened this many slots up
+        // front (an unbounded queue), so it ran out of memory instead of failing here.
+        let bad = MINIMAL.replace("concurrency = 2", "concurrency = 1000000000000");
+        let e = Scenario::load(&write(dir.path(), "s.toml", &bad))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("s.toml:4: key `concurrency`: must be in 1..=100000"),
             "{e}"
         );
         let bad = MINIMAL.replace("name = \"t\"", "name = \"t\"\nrun_profiles = [\"slow\"]");
@@ -719,6 +772,18 @@ endpointing_ms = 200
             (
                 "[load]\nstages = [{ duration_s = 0, target = 1 }]\n",
                 "stage 1: duration_s must be a positive",
+            ),
+            (
+                "[load]\nstages = [{ duration_s = 1, target = 1e12 }]\n",
+                "stage 1: a closed loop's target is calls in flight, at most 100000",
+            ),
+            (
+                "[load]\nmodel = \"open\"\nstages = [{ duration_s = 30, target = 1e300 }]\n",
+                "key `load.stages`: plans about 3.000e301 arrivals",
+            ),
+            (
+                "[load]\nmodel = \"open\"\nrate_per_s = 1e4\nduration_s = 1e5\n",
+                "key `load.rate_per_s`: plans about 1.000e9 arrivals",
             ),
             ("[load]\nmodel = \"closd\"\n", "unknown variant `closd`"),
             ("[load]\nburst = 3\n", "unknown field `burst`"),

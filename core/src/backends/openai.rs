@@ -120,7 +120,7 @@ impl LanguageModel for OpenAiLlm {
             Ok(Box::new(SseTokens {
                 resp,
                 timeouts: self.timeouts,
-                buffer: Vec::new(),
+                buffer: SseBuffer::default(),
                 pending: VecDeque::new(),
                 usage: None,
                 done: false,
@@ -212,7 +212,7 @@ impl TokenStream for WholeReply {
 struct SseTokens {
     resp: reqwest::Response,
     timeouts: Timeouts,
-    buffer: Vec<u8>,
+    buffer: SseBuffer,
     pending: VecDeque<String>,
     usage: Option<u64>,
     done: bool,
@@ -268,6 +268,47 @@ pub fn parse_event(event: &str) -> Result<Option<SseEvent>, StageError> {
     )))
 }
 
+/// The longest SSE event accepted: a server that never ends an event must not make the client
+/// buffer without bound (a real chunk is a few hundred bytes).
+pub const MAX_SSE_EVENT_BYTES: usize = 1 << 20;
+
+/// The bytes of an SSE body received so far, cut into events at blank lines. Chunks may split
+/// an event (or a UTF-8 character) anywhere: only complete events come out.
+#[derive(Debug, Default)]
+pub struct SseBuffer {
+    bytes: Vec<u8>,
+    /// Bytes already searched for a blank line (less the 3 a separator may straddle), so a
+    /// long event arriving in small chunks is not rescanned from its start each time.
+    searched: usize,
+}
+
+impl SseBuffer {
+    /// Appends the next chunk of the body.
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.bytes.extend_from_slice(chunk);
+    }
+
+    /// Takes the first complete event (without its blank line), if one has arrived; fails
+    /// once more than [`MAX_SSE_EVENT_BYTES`] are buffered without an event's end.
+    pub fn next_event(&mut self) -> Result<Option<String>, StageError> {
+        let from = self.searched.saturating_sub(3);
+        let Some((at, sep)) = event_end(&self.bytes[from..]).map(|(at, sep)| (from + at, sep))
+        else {
+            self.searched = self.bytes.len();
+            if self.bytes.len() > MAX_SSE_EVENT_BYTES {
+                return Err(StageError::new(
+                    ErrorKind::Protocol,
+                    format!("SSE event longer than {MAX_SSE_EVENT_BYTES} bytes"),
+                ));
+            }
+            return Ok(None);
+        };
+        let event: Vec<u8> = self.bytes.drain(..at + sep).collect();
+        self.searched = 0;
+        Ok(Some(String::from_utf8_lossy(&event[..at]).into_owned()))
+    }
+}
+
 /// Finds the end of the first complete SSE event in `buf` (the blank line), and its length.
 fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
     let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
@@ -291,10 +332,14 @@ impl TokenStream for SseTokens {
             if self.done {
                 return None;
             }
-            if let Some((at, sep)) = event_end(&self.buffer) {
-                let event: Vec<u8> = self.buffer.drain(..at + sep).collect();
-                let event = String::from_utf8_lossy(&event[..at]).into_owned();
-                match parse_event(&event) {
+            // `None`: no complete event yet; `Some(Ok(None))`: an event without data.
+            let parsed = match self.buffer.next_event() {
+                Ok(Some(event)) => Some(parse_event(&event)),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            };
+            if let Some(parsed) = parsed {
+                match parsed {
                     Err(e) => {
                         self.done = true;
                         return Some(Err(e));
@@ -307,7 +352,7 @@ impl TokenStream for SseTokens {
                 continue;
             }
             match next_chunk(&mut self.resp, &self.timeouts).await {
-                Some(Ok(bytes)) => self.buffer.extend_from_slice(&bytes),
+                Some(Ok(bytes)) => self.buffer.push(&bytes),
                 Some(Err(e)) => {
                     self.done = true;
                     return Some(Err(e));

@@ -143,6 +143,16 @@ fn positive(key: &str, v: u64) -> Result<(), EmulatorError> {
     Ok(())
 }
 
+fn at_most(key: &str, v: u64, max: u64) -> Result<(), EmulatorError> {
+    if v > max {
+        return Err(EmulatorError::Config {
+            key: key.to_string(),
+            message: format!("{v} is over {max}"),
+        });
+    }
+    Ok(())
+}
+
 impl EmulatorConfig {
     /// Checks every probability and distribution; the error names the offending key.
     pub fn validate(&self) -> Result<(), EmulatorError> {
@@ -158,6 +168,13 @@ impl EmulatorConfig {
         timing("tts.chunk_gap", &self.tts.chunk_gap)?;
         positive("tts.chunk_ms", u64::from(self.tts.chunk_ms))?;
         positive("tts.ms_per_char", u64::from(self.tts.ms_per_char))?;
+        // Every request's audio is made in memory: these bound how much.
+        at_most("tts.ms_per_char", u64::from(self.tts.ms_per_char), 10_000)?;
+        at_most(
+            "tts.leading_silence_ms",
+            u64::from(self.tts.leading_silence_ms),
+            60_000,
+        )?;
         Ok(())
     }
 }
@@ -257,5 +274,11 @@ mod tests {
         config.tts.ttfb = Timing::lognormal(10.0, -1.0);
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("tts.ttfb"), "{err}");
+        // Every TTS request's audio is made in memory: a minute of leading silence at most
+        // (u32::MAX ms was 49 days of samples per request).
+        let mut config = EmulatorConfig::default();
+        config.tts.leading_silence_ms = u32::MAX;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("tts.leading_silence_ms"), "{err}");
     }
 }

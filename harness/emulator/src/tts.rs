@@ -30,6 +30,11 @@ use crate::trace::{ChunkMark, Mark};
 /// The service name used in seeding.
 pub const SERVICE: &str = "tts";
 
+/// The longest speech one request may ask for: 10 minutes (10,000 characters, ElevenLabs'
+/// per-request limit, at the default 60 ms per character). The audio is made in memory before
+/// the first byte, so the text must not decide how much memory that takes.
+pub const MAX_SPEECH_MS: u64 = 600_000;
+
 /// A supported `output_format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputFormat {
@@ -249,6 +254,19 @@ async fn serve(
             StatusCode::BAD_REQUEST,
             "invalid_text",
             "text must not be empty",
+        );
+    }
+    let speech_ms = request.text.chars().count() as u64 * u64::from(state.config.ms_per_char);
+    if speech_ms > MAX_SPEECH_MS {
+        return detail(
+            StatusCode::BAD_REQUEST,
+            "max_character_limit_exceeded",
+            &format!(
+                "text of {} characters is {} s of speech; the emulator speaks at most {} s per request",
+                request.text.chars().count(),
+                speech_ms / 1000,
+                MAX_SPEECH_MS / 1000
+            ),
         );
     }
     let plan = plan_speech(
