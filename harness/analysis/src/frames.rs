@@ -379,6 +379,54 @@ pub fn turn_rows(turns: LazyFrame) -> Result<Vec<TurnRow>, AnalysisError> {
     Ok(out)
 }
 
+/// Failed spans of one run × stage × error kind: how many, and the first one's message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorKinds {
+    /// Run id.
+    pub run: String,
+    /// Stage.
+    pub stage: String,
+    /// Error kind (`unknown` when the span has none).
+    pub kind: String,
+    /// Failed spans.
+    pub count: u64,
+    /// The first one's message (empty when it has none).
+    pub example: String,
+}
+
+/// Counts failed spans per run × stage × error kind, every stage but `turn` (which repeats
+/// its first failed stage's error).
+pub fn error_kinds(spans: LazyFrame) -> Result<Vec<ErrorKinds>, AnalysisError> {
+    let df = spans
+        .filter(is("error").and(col("stage").neq(lit("turn"))))
+        .select([
+            col("run").cast(DataType::String),
+            col("stage").cast(DataType::String),
+            col("error_kind").cast(DataType::String),
+            col("error_message").cast(DataType::String),
+        ])
+        .group_by_stable([col("run"), col("stage"), col("error_kind")])
+        .agg([
+            len().alias("count"),
+            col("error_message").first().alias("example"),
+        ])
+        .collect()?;
+    let run = strings(&df, "run")?;
+    let stage = strings(&df, "stage")?;
+    let kind = opt_str(&df, "error_kind")?;
+    let count = opt_i64(&df, "count")?;
+    let example = opt_str(&df, "example")?;
+    Ok((0..df.height())
+        .map(|i| ErrorKinds {
+            run: run[i].clone(),
+            stage: stage[i].clone(),
+            kind: kind[i].clone().unwrap_or_else(|| "unknown".into()),
+            count: count[i].unwrap_or_default() as u64,
+            example: example[i].clone().unwrap_or_default(),
+        })
+        .collect())
+}
+
 /// Per run × profile: tokens and streaming seconds of successful LLM spans, for tokens/s.
 pub fn llm_rates(spans: LazyFrame) -> Result<Vec<(String, String, f64, f64)>, AnalysisError> {
     let df = spans
