@@ -608,13 +608,16 @@ pub fn feature_of(kind: &str) -> Option<&'static str> {
 
 /// Whether this build of latlab has a cargo feature.
 fn built_with(feature: &str) -> bool {
-    match feature {
-        "local-vad" => cfg!(feature = "local-vad"),
-        "local-stt" => cfg!(feature = "local-stt"),
-        "local-llm" => cfg!(feature = "local-llm"),
-        "local-tts" => cfg!(feature = "local-tts"),
-        _ => true,
-    }
+    const BUILT: [(&str, bool); 4] = [
+        ("local-vad", cfg!(feature = "local-vad")),
+        ("local-stt", cfg!(feature = "local-stt")),
+        ("local-llm", cfg!(feature = "local-llm")),
+        ("local-tts", cfg!(feature = "local-tts")),
+    ];
+    BUILT
+        .iter()
+        .find(|(f, _)| *f == feature)
+        .is_none_or(|(_, built)| *built)
 }
 
 /// A TOML error about an `unknown variant` that is a backend kind this build left out
