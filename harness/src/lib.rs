@@ -7,7 +7,9 @@
 
 pub mod backends;
 pub mod cli;
+pub mod exit;
 pub mod gate;
+pub mod interrupt;
 pub mod live;
 pub mod manifest;
 pub mod measurer;
