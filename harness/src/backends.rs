@@ -24,6 +24,8 @@ use latlab_emulator::Emulator;
 
 pub use latlab_results::manifest::{ModelLoad, WarmUp};
 
+#[cfg(not(feature = "local-vad"))]
+use crate::scenario::not_built;
 use crate::scenario::{EMULATOR, LlmBackend, Scenario, SttBackend, TtsBackend, VadBackend};
 
 /// The backends of one run, built per profile and cached by setting.
@@ -31,7 +33,7 @@ pub struct BackendSet {
     stt: BTreeMap<String, Arc<dyn SpeechToText>>,
     llm: BTreeMap<String, Arc<dyn LanguageModel>>,
     tts: BTreeMap<String, Arc<dyn TextToSpeech>>,
-    vad: Option<Arc<dyn EndpointerFactory>>,
+    vad: BTreeMap<String, Arc<dyn EndpointerFactory>>,
     system_prompt: String,
     models: Models,
     /// Every model load so far, in order.
@@ -79,7 +81,7 @@ impl BackendSet {
             stt: BTreeMap::new(),
             llm: BTreeMap::new(),
             tts: BTreeMap::new(),
-            vad: None,
+            vad: BTreeMap::new(),
             system_prompt: String::new(),
             models: Models::locate(),
             loads: Vec::new(),
@@ -202,48 +204,47 @@ impl BackendSet {
                     config.beam_size = b;
                 }
                 let key = serde_json::to_string(&config)?;
-                if let Some(stt) = self.stt.get(&key) {
-                    return Ok(Arc::clone(stt));
-                }
-                let began = Instant::now();
-                let stt = WhisperStt::load(config.clone(), &self.models)?;
-                self.loads.push(ModelLoad {
-                    stage: "stt".into(),
-                    model: format!(
-                        "whisper {} (beam {}, {} threads)",
-                        config.model.as_str(),
-                        config.beam_size,
-                        config.threads
-                    ),
-                    device: stt.device(),
-                    load_ms: began.elapsed().as_secs_f64() * 1e3,
-                    note: stt.placement_note().map(str::to_string),
-                });
-                let handle = stt.clone();
-                self.probes.push((
-                    "stt".into(),
-                    format!(
-                        "whisper {} beam {}",
-                        config.model.as_str(),
-                        config.beam_size
-                    ),
-                    Box::new(move || {
-                        let stats = handle.inference_stats();
-                        let audio: f64 = stats.iter().map(|s| s.audio_ms).sum();
-                        let compute: f64 = stats.iter().map(|s| s.compute_ms).sum();
-                        serde_json::json!({
-                            "compute_ms": spread(stats.iter().map(|s| s.compute_ms).collect()),
-                            "whisper_ms": spread(stats.iter().map(|s| s.whisper_ms).collect()),
-                            "waited_ms": spread(stats.iter().map(|s| s.waited_ms).collect()),
-                            "audio_ms": spread(stats.iter().map(|s| s.audio_ms).collect()),
-                            "real_time_factor": (audio > 0.0).then(|| compute / audio),
-                            "inferences": stats,
+                self.load_once(
+                    |set| &mut set.stt,
+                    "stt",
+                    key,
+                    |models| {
+                        let stt = WhisperStt::load(config.clone(), models)?;
+                        let handle = stt.clone();
+                        let probe: Probe = Box::new(move || {
+                            let stats = handle.inference_stats();
+                            let audio: f64 = stats.iter().map(|s| s.audio_ms).sum();
+                            let compute: f64 = stats.iter().map(|s| s.compute_ms).sum();
+                            serde_json::json!({
+                                "compute_ms": spread(stats.iter().map(|s| s.compute_ms).collect()),
+                                "whisper_ms": spread(stats.iter().map(|s| s.whisper_ms).collect()),
+                                "waited_ms": spread(stats.iter().map(|s| s.waited_ms).collect()),
+                                "audio_ms": spread(stats.iter().map(|s| s.audio_ms).collect()),
+                                "real_time_factor": (audio > 0.0).then(|| compute / audio),
+                                "inferences": stats,
+                            })
+                        });
+                        Ok(Local {
+                            model: format!(
+                                "whisper {} (beam {}, {} threads)",
+                                config.model.as_str(),
+                                config.beam_size,
+                                config.threads
+                            ),
+                            device: stt.device(),
+                            note: stt.placement_note().map(str::to_string),
+                            probe: Some((
+                                format!(
+                                    "whisper {} beam {}",
+                                    config.model.as_str(),
+                                    config.beam_size
+                                ),
+                                probe,
+                            )),
+                            loaded: Arc::new(stt),
                         })
-                    }),
-                ));
-                let stt: Arc<dyn SpeechToText> = Arc::new(stt);
-                self.stt.insert(key, Arc::clone(&stt));
-                Ok(stt)
+                    },
+                )
             }
         }
     }
@@ -264,23 +265,10 @@ impl BackendSet {
                     config.threads = t;
                 }
                 let key = serde_json::to_string(&config)?;
-                if let Some(llm) = self.llm.get(&key) {
-                    return Ok(Arc::clone(llm));
-                }
-                let began = Instant::now();
-                let llm = LlamaLlm::load(config.clone(), &self.models)?;
-                self.loads.push(ModelLoad {
-                    stage: "llm".into(),
-                    model: format!("llama.cpp {} ({} threads)", config.model, config.threads),
-                    device: llm.device(),
-                    load_ms: began.elapsed().as_secs_f64() * 1e3,
-                    note: llm.placement_note().map(str::to_string),
-                });
-                let handle = llm.clone();
-                self.probes.push((
-                    "llm".into(),
-                    format!("llama.cpp {}", config.model),
-                    Box::new(move || {
+                self.load_once(|set| &mut set.llm, "llm", key, |models| {
+                    let llm = LlamaLlm::load(config.clone(), models)?;
+                    let handle = llm.clone();
+                    let probe: Probe = Box::new(move || {
                         let stats = handle.generation_stats();
                         serde_json::json!({
                             "prompt_eval_ms": spread(stats.iter().map(|s| s.prompt_eval_ms).collect()),
@@ -288,11 +276,15 @@ impl BackendSet {
                             "tokens_per_s": spread(stats.iter().filter_map(|s| s.tokens_per_second()).collect()),
                             "generations": stats,
                         })
-                    }),
-                ));
-                let llm: Arc<dyn LanguageModel> = Arc::new(llm);
-                self.llm.insert(key, Arc::clone(&llm));
-                Ok(llm)
+                    });
+                    Ok(Local {
+                        model: format!("llama.cpp {} ({} threads)", config.model, config.threads),
+                        device: llm.device(),
+                        note: llm.placement_note().map(str::to_string),
+                        probe: Some((format!("llama.cpp {}", config.model), probe)),
+                        loaded: Arc::new(llm),
+                    })
+                })
             }
         }
     }
@@ -313,68 +305,131 @@ impl BackendSet {
                     config.threads = t;
                 }
                 let key = serde_json::to_string(&config)?;
-                if let Some(tts) = self.tts.get(&key) {
-                    return Ok(Arc::clone(tts));
-                }
-                let began = Instant::now();
-                let tts = PiperTts::new(config.clone(), &self.models)?;
-                self.loads.push(ModelLoad {
-                    stage: "tts".into(),
-                    model: format!("piper {} ({} threads)", config.voice, config.threads),
-                    device: tts.placement().device,
-                    load_ms: began.elapsed().as_secs_f64() * 1e3,
-                    note: tts.placement().note.clone(),
-                });
-                let tts: Arc<dyn TextToSpeech> = Arc::new(tts);
-                self.tts.insert(key, Arc::clone(&tts));
-                Ok(tts)
+                self.load_once(
+                    |set| &mut set.tts,
+                    "tts",
+                    key,
+                    |models| {
+                        let tts = PiperTts::new(config.clone(), models)?;
+                        Ok(Local {
+                            model: format!("piper {} ({} threads)", config.voice, config.threads),
+                            device: tts.placement().device,
+                            note: tts.placement().note.clone(),
+                            probe: None,
+                            loaded: Arc::new(tts),
+                        })
+                    },
+                )
             }
         }
     }
 
     fn vad(&mut self, spec: &VadBackend) -> anyhow::Result<Arc<dyn EndpointerFactory>> {
-        if let Some(vad) = &self.vad {
-            return Ok(Arc::clone(vad));
+        match spec {
+            VadBackend::Energy => {
+                let vad = self
+                    .vad
+                    .entry(serde_json::to_string(spec)?)
+                    .or_insert_with(|| Arc::new(EnergyVadFactory));
+                Ok(Arc::clone(vad))
+            }
+            VadBackend::Silero { device } => self.silero(serde_json::to_string(spec)?, *device),
         }
-        let vad: Arc<dyn EndpointerFactory> = match spec {
-            VadBackend::Energy => Arc::new(EnergyVadFactory),
-            VadBackend::Silero { device } => self.silero(*device)?,
-        };
-        self.vad = Some(Arc::clone(&vad));
-        Ok(vad)
     }
 
     #[cfg(feature = "local-vad")]
-    fn silero(&mut self, device: Device) -> anyhow::Result<Arc<dyn EndpointerFactory>> {
+    fn silero(
+        &mut self,
+        key: String,
+        device: Device,
+    ) -> anyhow::Result<Arc<dyn EndpointerFactory>> {
         use latlab_core::backends::local::silero::SileroModel;
-        let began = Instant::now();
-        let model = SileroModel::load(&self.models, device)?;
-        let handle = model.clone();
-        self.probes.push((
-            "vad".into(),
-            "silero-vad v6".into(),
-            Box::new(move || {
-                let costs = handle.chunk_costs_ns();
-                serde_json::json!({
-                    "chunk_us": spread(costs.iter().map(|&ns| ns as f64 / 1e3).collect()),
+        self.load_once(
+            |set| &mut set.vad,
+            "vad",
+            key,
+            |models| {
+                let model = SileroModel::load(models, device)?;
+                let handle = model.clone();
+                let probe: Probe = Box::new(move || {
+                    let costs = handle.chunk_costs_ns();
+                    serde_json::json!({
+                        "chunk_us": spread(costs.iter().map(|&ns| ns as f64 / 1e3).collect()),
+                    })
+                });
+                Ok(Local {
+                    model: "silero-vad v6".into(),
+                    device: model.placement().device,
+                    note: model.placement().note.clone(),
+                    probe: Some(("silero-vad v6".into(), probe)),
+                    loaded: Arc::new(model),
                 })
-            }),
-        ));
-        self.loads.push(ModelLoad {
-            stage: "vad".into(),
-            model: "silero-vad v6".into(),
-            device: model.placement().device,
-            load_ms: began.elapsed().as_secs_f64() * 1e3,
-            note: model.placement().note.clone(),
-        });
-        Ok(Arc::new(model))
+            },
+        )
     }
 
     #[cfg(not(feature = "local-vad"))]
-    fn silero(&mut self, _device: Device) -> anyhow::Result<Arc<dyn EndpointerFactory>> {
-        let _ = (&self.models, Instant::now());
+    fn silero(
+        &mut self,
+        _key: String,
+        _device: Device,
+    ) -> anyhow::Result<Arc<dyn EndpointerFactory>> {
+        let _ = &self.models;
         bail!(not_built("silero", "local-vad"))
     }
+
+    /// The one way a local model is loaded: once per distinct setting (`key`, its config
+    /// as JSON), timed into [`ModelLoad`], its cost probe kept for `local_stats.json`, and
+    /// cached in the stage's map (`cache`) so later profiles with the same setting share it.
+    #[cfg(any(
+        feature = "local-vad",
+        feature = "local-stt",
+        feature = "local-tts",
+        feature = "local-llm"
+    ))]
+    fn load_once<T: ?Sized>(
+        &mut self,
+        cache: fn(&mut BackendSet) -> &mut BTreeMap<String, Arc<T>>,
+        stage: &str,
+        key: String,
+        load: impl FnOnce(&Models) -> anyhow::Result<Local<T>>,
+    ) -> anyhow::Result<Arc<T>> {
+        if let Some(loaded) = cache(self).get(&key) {
+            return Ok(Arc::clone(loaded));
+        }
+        let began = Instant::now();
+        let local = load(&self.models)?;
+        let load_ms = began.elapsed().as_secs_f64() * 1e3;
+        self.loads.push(ModelLoad {
+            stage: stage.into(),
+            model: local.model,
+            device: local.device,
+            load_ms,
+            note: local.note,
+        });
+        if let Some((name, probe)) = local.probe {
+            self.probes.push((stage.into(), name, probe));
+        }
+        cache(self).insert(key, Arc::clone(&local.loaded));
+        Ok(local.loaded)
+    }
+}
+
+/// A local model just loaded, and what the manifest and `local_stats.json` say of it.
+#[cfg(any(
+    feature = "local-vad",
+    feature = "local-stt",
+    feature = "local-tts",
+    feature = "local-llm"
+))]
+struct Local<T: ?Sized> {
+    loaded: Arc<T>,
+    /// The backend and model as [`ModelLoad::model`] names them.
+    model: String,
+    device: Device,
+    note: Option<String>,
+    /// Its own cost records, by the name they are filed under.
+    probe: Option<(String, Probe)>,
 }
 
 /// The lock-file names of the local STT, LLM and TTS models a scenario loads (its backends
@@ -411,15 +466,6 @@ pub fn local_models(scenario: &Scenario) -> Vec<String> {
     }
     let _ = b;
     names
-}
-
-/// The error for a backend this build of latlab does not have.
-#[allow(dead_code)]
-fn not_built(kind: &str, feature: &str) -> String {
-    format!(
-        "this latlab was built without the `{feature}` feature, which the `{kind}` backend needs \
-         (cargo build --release --features {feature})"
-    )
 }
 
 /// The key for a backend: the emulator's configured key on loopback, else the environment's.

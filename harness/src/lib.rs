@@ -8,7 +8,9 @@
 
 pub mod backends;
 pub mod cli;
+pub mod exit;
 pub mod gate;
+pub mod interrupt;
 pub mod live;
 pub mod manifest;
 pub mod measurer;

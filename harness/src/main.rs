@@ -8,10 +8,10 @@ use clap::Parser;
 use latlab_analysis::Side;
 use latlab_core::timing::Span;
 use latlab_harness::cli::{BaselineCommand, Cli, Command, ExportFormat, ModelsCommand};
-use latlab_harness::gate;
+use latlab_harness::interrupt::Interrupt;
 use latlab_harness::runner::{self, RunOptions};
 use latlab_harness::scenario::Scenario;
-use latlab_harness::{manifest, merge, models, recover, report, sinks, summary};
+use latlab_harness::{exit, gate, manifest, merge, models, recover, report, sinks, summary};
 use latlab_report::terminal;
 
 /// mimalloc keeps freed pages for reuse; with the system allocator, reading 10 M spans a chunk
@@ -24,11 +24,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        // The gate printed its verdicts: exit 1 without an error line.
-        Err(e) if e.downcast_ref::<gate::Failed>().is_some() => ExitCode::from(1),
         Err(e) => {
-            eprintln!("latlab: error: {e:#}");
-            ExitCode::from(2)
+            let code = exit::code_of(&e);
+            match code {
+                // The gate printed its verdicts: no error line.
+                exit::GATE_FAILED => {}
+                exit::INTERRUPTED => eprintln!("latlab: {e:#}"),
+                _ => eprintln!("latlab: error: {e:#}"),
+            }
+            ExitCode::from(code)
         }
     }
 }
@@ -55,9 +59,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     models::ensure(scenario, &models)?;
                 }
             }
+            // One listener for the whole suite: Ctrl-C stops it, not only the scenario running.
+            let interrupt = Interrupt::new();
             let mut dirs = Vec::new();
+            let mut no_success = Vec::new();
             for scenario in &scenarios {
-                let result = rt.block_on(runner::run(scenario, &RunOptions::from(&args)))?;
+                if interrupt.heard() {
+                    break;
+                }
+                let options = RunOptions::from(&args);
+                let result = rt.block_on(runner::run(scenario, &options, &interrupt))?;
                 let analysed = match latlab_analysis::analyze(std::slice::from_ref(&result.dir)) {
                     Ok(model) => {
                         print!("{}", terminal::render(&model));
@@ -77,14 +88,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 print_facts(&result.manifest, !analysed);
                 println!("results: {}", result.dir.display());
+                if result
+                    .manifest
+                    .counts
+                    .as_ref()
+                    .is_none_or(|c| c.failed_turns >= c.turns)
+                {
+                    no_success.push(format!(
+                        "scenario {} ({})",
+                        scenario.spec.name,
+                        result.dir.display()
+                    ));
+                }
                 dirs.push(result.dir);
             }
+            let interrupted = interrupt.heard();
             drop(rt);
             // A suite: one report over every scenario's results, in the first one's folder.
             if dirs.len() > 1 && !args.no_report {
                 let model = latlab_analysis::analyze(&dirs)?;
                 let written = report::write(&model, &dirs[0].join("suite.html"))?;
                 println!("suite report: {}", written.html.display());
+            }
+            if interrupted {
+                return Err(exit::Interrupted {
+                    ran: dirs.len(),
+                    of: scenarios.len(),
+                }
+                .into());
+            }
+            if !no_success.is_empty() {
+                return Err(exit::NoTurnSucceeded(no_success).into());
             }
             Ok(())
         }

@@ -14,17 +14,19 @@ use latlab_core::clock::{Epoch, Pacer};
 use latlab_core::dataset::{Call, Dataset};
 use latlab_core::load::{self, Shard, StageWindow};
 use latlab_core::pipeline::{Backends, CallPlan, run_call};
+use latlab_core::profile::Profile;
 use latlab_core::schedule::CallSchedule;
 use latlab_core::timing::{Outcome, Span, TurnTimeline};
 use latlab_emulator::Emulator;
 use tokio::sync::mpsc;
 
 use crate::backends::BackendSet;
+use crate::interrupt::Interrupt;
 use crate::live::{self, Counters, Live, Metrics};
 use crate::manifest::{self, Counts, Fingerprint, LoadFacts, RunManifest, RunStatus};
-use crate::scenario::{LoadModel, Scenario};
-use crate::sinks::{self, RunSink, hdr};
-use crate::telemetry::Telemetry;
+use crate::scenario::{LoadModel, LoadPlan, Scenario};
+use crate::sinks::{self, Recorded, RunSink, hdr};
+use crate::telemetry::{Telemetry, TelemetryFacts};
 
 /// Command-line overrides of a scenario.
 #[derive(Debug, Clone, Default)]
@@ -63,85 +65,173 @@ pub struct RunResult {
     pub manifest: RunManifest,
 }
 
-/// Runs a scenario to completion (or until Ctrl-C) and writes its results folder.
-pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunResult> {
-    let spec = &scenario.spec;
-    let dataset = Dataset::load(&scenario.dataset_dir)?;
-    let seed = opts.seed.unwrap_or(spec.seed);
-    let speed = opts.speed.unwrap_or(spec.speed);
-    if !(speed.is_finite() && speed > 0.0 && speed <= 100.0) {
-        bail!("--speed {speed} is not in (0, 100]");
+/// Runs a scenario to completion (or until `interrupt` is heard) and writes its results
+/// folder. Each phase is one function below, in this order.
+pub async fn run(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    interrupt: &Interrupt,
+) -> anyhow::Result<RunResult> {
+    let setup = Setup::resolve(scenario, opts)?;
+    let emulator = start_emulator(&setup).await?;
+    let (backend_set, backends) = load_backends(&setup, emulator.as_ref())?;
+    let dir = results_dir(opts, &scenario.spec.name)?;
+    let mut manifest = opening_manifest(&setup, &backend_set, &dir)?;
+    manifest.write(&dir)?;
+    let (live, observer) = LiveView::start(opts, setup.shard_calls * setup.profiles.len()).await?;
+    let sink = Arc::new(RunSink::create(&dir, Some(Box::new(observer)))?);
+    let replay = Replay::load(&setup.dataset)?;
+    let clock = RunClock::start(interrupt);
+    let telemetry = start_telemetry(&dir, clock.epoch, &mut manifest);
+    let driver = Driver::new(&setup, &clock, &sink, &live);
+    let totals = drive_profiles(&setup, &driver, backends, &replay, &mut manifest).await?;
+    live.finish();
+    clock.finish();
+    let telemetry = telemetry.map(Telemetry::stop);
+    let recorded = finish_sinks(&dir, &sink, &backend_set)?;
+    if let Some(emulator) = emulator {
+        settle_emulator(emulator, &setup, &clock.epoch, &recorded, &mut manifest).await;
     }
-    let shard = opts.shard.unwrap_or(Shard::WHOLE);
-    let plan = scenario.load_plan(dataset.calls.len(), opts.calls, opts.concurrency);
-    let windows = load::windows(&plan.stages);
-    // Open loop: one arrival plan, the same for every profile (paired) and every shard.
-    let arrivals = match plan.model {
-        LoadModel::Open => load::arrivals(plan.arrival, &windows, plan.max_calls, seed),
-        LoadModel::Closed => Vec::new(),
-    };
-    let concurrency = match plan.model {
-        LoadModel::Closed => plan.stages.first().map_or(1, |s| s.target.round() as usize),
-        LoadModel::Open => plan.max_in_flight,
-    };
-    // Calls per profile of the whole run (every shard together); 0 when only time bounds it.
-    let calls_per_profile = match plan.model {
-        LoadModel::Closed => plan.max_calls.unwrap_or(0),
-        LoadModel::Open => arrivals.len(),
-    };
-    // This shard's share, for the progress bar (0: unknown).
-    let shard_calls = (0..calls_per_profile)
-        .filter(|&k| shard.includes(k))
-        .count();
-    let mut profiles = scenario.profiles.clone();
-    if !opts.profiles.is_empty() {
-        if let Some(missing) = opts
-            .profiles
-            .iter()
-            .find(|n| !profiles.iter().any(|p| &p.name == *n))
-        {
-            bail!(
-                "--profile {missing:?}: {} runs only {}",
-                scenario.path.display(),
-                profiles
-                    .iter()
-                    .map(|p| p.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+    close_manifest(&mut manifest, &setup, &recorded, &totals, &clock, &live);
+    record_telemetry(&mut manifest, telemetry);
+    manifest.write(&dir)?;
+    Ok(RunResult { dir, manifest })
+}
+
+/// What a scenario and the command line resolve to before anything starts: the dataset,
+/// the load plan and the profiles to run.
+struct Setup<'a> {
+    scenario: &'a Scenario,
+    dataset: Dataset,
+    seed: u64,
+    speed: f64,
+    shard: Shard,
+    plan: LoadPlan,
+    windows: Vec<StageWindow>,
+    /// Open loop: one arrival plan, the same for every profile (paired) and every shard.
+    arrivals: Vec<u64>,
+    concurrency: usize,
+    /// Calls per profile of the whole run (every shard together); 0 when only time bounds it.
+    calls_per_profile: usize,
+    /// This shard's share, for the progress bar (0: unknown).
+    shard_calls: usize,
+    profiles: Vec<Profile>,
+}
+
+impl<'a> Setup<'a> {
+    fn resolve(scenario: &'a Scenario, opts: &RunOptions) -> anyhow::Result<Setup<'a>> {
+        let spec = &scenario.spec;
+        let dataset = Dataset::load(&scenario.dataset_dir)?;
+        let seed = opts.seed.unwrap_or(spec.seed);
+        let speed = opts.speed.unwrap_or(spec.speed);
+        if !(speed.is_finite() && speed > 0.0 && speed <= 100.0) {
+            bail!("--speed {speed} is not in (0, 100]");
         }
-        profiles.retain(|p| opts.profiles.contains(&p.name));
+        let shard = opts.shard.unwrap_or(Shard::WHOLE);
+        let plan = scenario.load_plan(dataset.calls.len(), opts.calls, opts.concurrency);
+        let windows = load::windows(&plan.stages);
+        let arrivals = match plan.model {
+            LoadModel::Open => load::arrivals(plan.arrival, &windows, plan.max_calls, seed),
+            LoadModel::Closed => Vec::new(),
+        };
+        let concurrency = match plan.model {
+            LoadModel::Closed => plan.stages.first().map_or(1, |s| s.target.round() as usize),
+            LoadModel::Open => plan.max_in_flight,
+        };
+        let calls_per_profile = match plan.model {
+            LoadModel::Closed => plan.max_calls.unwrap_or(0),
+            LoadModel::Open => arrivals.len(),
+        };
+        let shard_calls = (0..calls_per_profile)
+            .filter(|&k| shard.includes(k))
+            .count();
+        let profiles = chosen_profiles(scenario, &opts.profiles)?;
+        Ok(Setup {
+            scenario,
+            dataset,
+            seed,
+            speed,
+            shard,
+            plan,
+            windows,
+            arrivals,
+            concurrency,
+            calls_per_profile,
+            shard_calls,
+            profiles,
+        })
     }
+}
 
-    let emulator = if scenario.uses_emulator() {
-        let mut config = spec.emulator.clone().unwrap_or_default();
-        config.seed = seed;
-        Some(
-            Emulator::start(config, Some(Arc::new(dataset.clone())))
-                .await
-                .context("starting the emulator")?,
-        )
-    } else {
-        None
-    };
-    let timeouts = spec.limits.timeouts();
-    let mut backend_set = BackendSet::new(scenario, emulator.as_ref(), timeouts)?;
-    // Local models load now, before the clock starts: their load time is a fact of the run
-    // (manifest `model_loads`), never part of a turn.
-    let mut profile_backends = Vec::with_capacity(profiles.len());
-    for profile in &profiles {
-        profile_backends.push(backend_set.for_profile(scenario, profile)?);
+/// The scenario's profiles, or those `--profile` names (each must be one of them).
+fn chosen_profiles(scenario: &Scenario, chosen: &[String]) -> anyhow::Result<Vec<Profile>> {
+    let mut profiles = scenario.profiles.clone();
+    if chosen.is_empty() {
+        return Ok(profiles);
     }
+    if let Some(missing) = chosen
+        .iter()
+        .find(|n| !profiles.iter().any(|p| &p.name == *n))
+    {
+        bail!(
+            "--profile {missing:?}: {} runs only {}",
+            scenario.path.display(),
+            profiles
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    profiles.retain(|p| chosen.contains(&p.name));
+    Ok(profiles)
+}
 
-    let dir = results_dir(opts, &spec.name)?;
+/// The emulator, when a backend's `base_url` asks for it, seeded with the run's seed.
+async fn start_emulator(setup: &Setup<'_>) -> anyhow::Result<Option<Emulator>> {
+    if !setup.scenario.uses_emulator() {
+        return Ok(None);
+    }
+    let mut config = setup.scenario.spec.emulator.clone().unwrap_or_default();
+    config.seed = setup.seed;
+    let emulator = Emulator::start(config, Some(Arc::new(setup.dataset.clone())))
+        .await
+        .context("starting the emulator")?;
+    Ok(Some(emulator))
+}
+
+/// The backends of every profile. Local models load now, before the clock starts: their
+/// load time is a fact of the run (manifest `model_loads`), never part of a turn.
+fn load_backends(
+    setup: &Setup<'_>,
+    emulator: Option<&Emulator>,
+) -> anyhow::Result<(BackendSet, Vec<Backends>)> {
+    let scenario = setup.scenario;
+    let mut backend_set = BackendSet::new(scenario, emulator, scenario.spec.limits.timeouts())?;
+    let mut backends = Vec::with_capacity(setup.profiles.len());
+    for profile in &setup.profiles {
+        backends.push(backend_set.for_profile(scenario, profile)?);
+    }
+    Ok((backend_set, backends))
+}
+
+/// The manifest as the run starts (`status = "running"`): what it stands on.
+fn opening_manifest(
+    setup: &Setup<'_>,
+    backend_set: &BackendSet,
+    dir: &Path,
+) -> anyhow::Result<RunManifest> {
+    let scenario = setup.scenario;
+    let spec = &scenario.spec;
+    let dataset = &setup.dataset;
     let run_id = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| spec.name.clone());
-    let mut manifest = RunManifest {
+    Ok(RunManifest {
         schema_version: manifest::SCHEMA_VERSION,
         latlab_version: env!("CARGO_PKG_VERSION").to_string(),
-        run_id: run_id.clone(),
+        run_id,
         status: RunStatus::Running,
         started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         duration_s: None,
@@ -158,18 +248,18 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             path: scenario.dataset_dir.display().to_string(),
-            sha256: manifest::dataset_sha256(&dataset)?,
+            sha256: manifest::dataset_sha256(dataset)?,
         },
-        seed,
-        speed,
-        calls_per_profile,
-        concurrency,
-        profiles: profiles.clone(),
+        seed: setup.seed,
+        speed: setup.speed,
+        calls_per_profile: setup.calls_per_profile,
+        concurrency: setup.concurrency,
+        profiles: setup.profiles.clone(),
         backends: backend_set.fact.clone(),
         model_loads: backend_set.loads.clone(),
         warmup: Vec::new(),
         // The emulator answers with the reference itself: accuracy per voice would say nothing.
-        call_voices: if scenario.spec.backends.stt_is_emulated() {
+        call_voices: if spec.backends.stt_is_emulated() {
             Default::default()
         } else {
             dataset
@@ -182,8 +272,8 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         counts: None,
         pacing: None,
         load: Some(LoadFacts {
-            plan: plan.clone(),
-            shard: (shard != Shard::WHOLE).then(|| shard.to_string()),
+            plan: setup.plan.clone(),
+            shard: (setup.shard != Shard::WHOLE).then(|| setup.shard.to_string()),
             profile_start_ns: Default::default(),
         }),
         call_starts: None,
@@ -192,126 +282,196 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
         measurer: Vec::new(),
         llm_queue_wait: None,
         notes: Vec::new(),
-    };
-    manifest.write(&dir)?;
+    })
+}
 
-    let total_calls = shard_calls * profiles.len();
-    let progress = if opts.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(total_calls as u64)
-    };
-    progress.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} calls · {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let counters = Arc::new(Counters::default());
-    let metrics = opts
-        .metrics_addr
-        .map(|_| Arc::new(Metrics::new(Arc::clone(&counters))));
-    let endpoint = match (opts.metrics_addr, &metrics) {
-        (Some(addr), Some(m)) => {
-            let (bound, task) = live::serve(addr, Arc::clone(m)).await?;
-            if !opts.quiet {
-                eprintln!("metrics: http://{bound}/metrics");
+/// What watches the run as it goes: the progress bar, the driver's counters and, with
+/// `--metrics-addr`, the metrics endpoint.
+struct LiveView {
+    progress: ProgressBar,
+    counters: Arc<Counters>,
+    endpoint: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl LiveView {
+    /// Shows the progress bar (unless quiet) and serves metrics when asked; returns the view
+    /// and the observer the sink feeds each turn to.
+    async fn start(opts: &RunOptions, total_calls: usize) -> anyhow::Result<(LiveView, Live)> {
+        let progress = if opts.quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(total_calls as u64)
+        };
+        progress.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} calls · {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let counters = Arc::new(Counters::default());
+        let metrics = opts
+            .metrics_addr
+            .map(|_| Arc::new(Metrics::new(Arc::clone(&counters))));
+        let endpoint = match (opts.metrics_addr, &metrics) {
+            (Some(addr), Some(m)) => {
+                let (bound, task) = live::serve(addr, Arc::clone(m)).await?;
+                if !opts.quiet {
+                    eprintln!("metrics: http://{bound}/metrics");
+                }
+                Some(task)
             }
-            Some(task)
+            _ => None,
+        };
+        let observer = Live::new(progress.clone(), Arc::clone(&counters), metrics);
+        let view = LiveView {
+            progress,
+            counters,
+            endpoint,
+        };
+        Ok((view, observer))
+    }
+
+    /// Clears the progress bar and stops serving metrics.
+    fn finish(&self) {
+        self.progress.finish_and_clear();
+        if let Some(endpoint) = &self.endpoint {
+            endpoint.abort();
         }
-        _ => None,
-    };
-    let observer = Live::new(progress.clone(), Arc::clone(&counters), metrics);
-    let sink = Arc::new(RunSink::create(&dir, Some(Box::new(observer)))?);
-
-    let mut samples = Vec::with_capacity(dataset.calls.len());
-    for call in &dataset.calls {
-        samples.push(Arc::new(call.load_samples()?));
     }
-    let calls: Arc<Vec<_>> = Arc::new(dataset.calls.iter().cloned().map(Arc::new).collect());
-    let samples = Arc::new(samples);
+}
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let began = Instant::now();
-    let epoch = Epoch::now();
-    // When Ctrl-C (or SIGTERM, as Kubernetes stops a pod) came, in ns since the epoch.
-    let stop_at = Arc::new(AtomicU64::new(u64::MAX));
-    {
-        let (stop, stop_at) = (Arc::clone(&stop), Arc::clone(&stop_at));
-        tokio::spawn(async move {
-            if interrupted().await {
-                stop_at.store(epoch.elapsed_ns(), Ordering::SeqCst);
-                stop.store(true, Ordering::SeqCst);
-            }
-        });
+/// Every call's recording and samples, shared by all profiles' calls.
+struct Replay {
+    calls: Arc<Vec<Arc<Call>>>,
+    samples: Arc<Vec<Arc<Vec<i16>>>>,
+}
+
+impl Replay {
+    fn load(dataset: &Dataset) -> anyhow::Result<Replay> {
+        let mut samples = Vec::with_capacity(dataset.calls.len());
+        for call in &dataset.calls {
+            samples.push(Arc::new(call.load_samples()?));
+        }
+        Ok(Replay {
+            calls: Arc::new(dataset.calls.iter().cloned().map(Arc::new).collect()),
+            samples: Arc::new(samples),
+        })
     }
-    let pacer = Pacer::start();
-    let deadline =
-        (spec.limits.max_duration_s > 0).then(|| spec.limits.max_duration_s * 1_000_000_000);
-    let telemetry = match Telemetry::start(&dir, epoch, std::time::Duration::from_secs(1)) {
+}
+
+/// The run's clock (its epoch and frame pacer) and its stop: set when `interrupt` is heard,
+/// with the moment it was, so calls in flight get their grace period from then.
+struct RunClock {
+    began: Instant,
+    epoch: Epoch,
+    pacer: Pacer,
+    stop: Arc<AtomicBool>,
+    /// When the interrupt came, in ns since the epoch (`u64::MAX`: it has not).
+    stop_at: Arc<AtomicU64>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl RunClock {
+    fn start(interrupt: &Interrupt) -> RunClock {
+        interrupt.listen();
+        let stop = Arc::new(AtomicBool::new(false));
+        let began = Instant::now();
+        let epoch = Epoch::now();
+        let stop_at = Arc::new(AtomicU64::new(u64::MAX));
+        let listener = {
+            let (stop, stop_at) = (Arc::clone(&stop), Arc::clone(&stop_at));
+            let mut interrupt = interrupt.clone();
+            tokio::spawn(async move {
+                if interrupt.heard_now().await {
+                    stop_at.store(epoch.elapsed_ns(), Ordering::SeqCst);
+                    stop.store(true, Ordering::SeqCst);
+                }
+            })
+        };
+        RunClock {
+            began,
+            epoch,
+            pacer: Pacer::start(),
+            stop,
+            stop_at,
+            listener,
+        }
+    }
+
+    /// Stops listening for the interrupt: from now on [`RunClock::interrupted`] holds.
+    fn finish(&self) {
+        self.listener.abort();
+    }
+
+    /// Whether the interrupt came while the run was listening.
+    fn interrupted(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// Machine telemetry beside the run, or a note in the manifest saying why there is none.
+fn start_telemetry(dir: &Path, epoch: Epoch, manifest: &mut RunManifest) -> Option<Telemetry> {
+    match Telemetry::start(dir, epoch, std::time::Duration::from_secs(1)) {
         Ok(t) => Some(t),
         Err(e) => {
             manifest.notes.push(format!("telemetry off: {e:#}"));
             None
         }
-    };
-    let driver = Driver {
-        epoch,
-        pacer: pacer.clone(),
-        speed,
-        shard,
-        stop: Arc::clone(&stop),
-        stop_at: Arc::clone(&stop_at),
-        grace_ns: spec.limits.grace_s.saturating_mul(1_000_000_000),
-        deadline,
-        sink: Arc::clone(&sink),
-        progress: progress.clone(),
-        counters: Arc::clone(&counters),
-    };
-    let mut calls_run = 0;
-    let mut dropped = 0;
-    let mut cut_off = 0;
-    for (profile, backends) in profiles.iter().zip(profile_backends) {
-        if spec.warmup_turns > 0
-            && let (Some(call), Some(audio)) = (calls.first(), samples.first())
-        {
-            let warm =
-                crate::backends::warm_up(&backends, profile, call, audio, spec.warmup_turns).await;
-            for w in &warm {
-                if let Some(e) = &w.error {
-                    manifest
-                        .notes
-                        .push(format!("warm-up of profile {} failed: {e}", profile.name));
-                }
-            }
-            manifest.warmup.extend(warm);
-        }
+    }
+}
+
+/// Calls started, arrivals dropped and calls cut off, over every profile driven.
+#[derive(Debug, Default)]
+struct Totals {
+    started: usize,
+    dropped: usize,
+    cut_off: usize,
+}
+
+/// Drives each profile's load in turn, after its warm-up, until all are done or the run is
+/// stopped; records each profile's load start in the manifest.
+async fn drive_profiles(
+    setup: &Setup<'_>,
+    driver: &Driver,
+    backends: Vec<Backends>,
+    replay: &Replay,
+    manifest: &mut RunManifest,
+) -> anyhow::Result<Totals> {
+    let spec = &setup.scenario.spec;
+    let plan = &setup.plan;
+    let mut totals = Totals::default();
+    for (profile, backends) in setup.profiles.iter().zip(backends) {
+        warm_up(setup, profile, &backends, replay, manifest).await;
         let launcher = Launcher {
-            run: run_id.clone(),
+            run: manifest.run_id.clone(),
             scenario: spec.name.clone(),
             profile: Arc::new(profile.clone()),
-            calls: calls.clone(),
-            samples: samples.clone(),
+            calls: replay.calls.clone(),
+            samples: replay.samples.clone(),
             frame_ms: spec.frame_ms,
             transcript_timeout_ms: spec.limits.transcript_timeout_ms,
-            timeouts,
+            timeouts: spec.limits.timeouts(),
             backends,
         };
         let done = match plan.model {
             LoadModel::Closed => {
                 driver
-                    .closed(&launcher, &windows, plan.max_calls, spec.stagger_ms)
+                    .closed(&launcher, &setup.windows, plan.max_calls, spec.stagger_ms)
                     .await?
             }
             LoadModel::Open => {
                 driver
-                    .open(&launcher, &arrivals, shard.share(plan.max_in_flight))
+                    .open(
+                        &launcher,
+                        &setup.arrivals,
+                        setup.shard.share(plan.max_in_flight),
+                    )
                     .await?
             }
         };
-        calls_run += done.started;
-        dropped += done.dropped;
-        cut_off += done.cut_off;
+        totals.started += done.started;
+        totals.dropped += done.dropped;
+        totals.cut_off += done.cut_off;
         if let Some(load) = &mut manifest.load {
             load.profile_start_ns
                 .insert(profile.name.clone(), done.load_start);
@@ -320,17 +480,42 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
             break;
         }
     }
-    progress.finish_and_clear();
-    if let Some(endpoint) = endpoint {
-        endpoint.abort();
-    }
-    let interrupted = stop.load(Ordering::SeqCst);
+    Ok(totals)
+}
 
-    let telemetry = telemetry.map(Telemetry::stop);
-    let recorded = sink.finish()?;
-    let (mut spans, mut turns, pacing) = (recorded.spans, recorded.turns, recorded.pacing);
-    sort_results(&mut spans, &mut turns);
-    sinks::write_tables(&dir, &spans, &turns)?;
+/// The profile's warm-up turns (`warmup_turns`), outside the clock; their timings and any
+/// failure go to the manifest.
+async fn warm_up(
+    setup: &Setup<'_>,
+    profile: &Profile,
+    backends: &Backends,
+    replay: &Replay,
+    manifest: &mut RunManifest,
+) {
+    let turns = setup.scenario.spec.warmup_turns;
+    let (Some(call), Some(audio)) = (replay.calls.first(), replay.samples.first()) else {
+        return;
+    };
+    if turns == 0 {
+        return;
+    }
+    let warm = crate::backends::warm_up(backends, profile, call, audio, turns).await;
+    for w in &warm {
+        if let Some(e) = &w.error {
+            manifest
+                .notes
+                .push(format!("warm-up of profile {} failed: {e}", profile.name));
+        }
+    }
+    manifest.warmup.extend(warm);
+}
+
+/// Ends the sink and writes what it recorded: the sorted span and turn tables, the local
+/// models' own costs and the scheduling lag log.
+fn finish_sinks(dir: &Path, sink: &RunSink, backend_set: &BackendSet) -> anyhow::Result<Recorded> {
+    let mut recorded = sink.finish()?;
+    sort_results(&mut recorded.spans, &mut recorded.turns);
+    sinks::write_tables(dir, &recorded.spans, &recorded.turns)?;
     let local = backend_set.local_stats();
     if local.as_object().is_some_and(|o| !o.is_empty()) {
         let path = dir.join(LOCAL_STATS);
@@ -339,35 +524,58 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
     }
     hdr::write_lag_log(
         &dir.join(hdr::SCHEDULING_LOG),
-        &pacing,
+        &recorded.pacing,
         &recorded.call_starts,
     )
     .context("writing scheduling.hlog")?;
+    Ok(recorded)
+}
 
-    if let Some(emulator) = emulator {
-        manifest.emulator = serde_json::to_value(emulator.stats()).ok();
-        let (events, untraced) = emulator.take_trace();
-        emulator.shutdown().await;
-        let stt_endpointed: Vec<&str> = profiles
-            .iter()
-            .filter(|p| p.endpointing == latlab_core::profile::Endpointing::Stt)
-            .map(|p| p.name.as_str())
-            .collect();
-        manifest.measurer = crate::measurer::measure(
-            &epoch,
-            &turns,
-            &stt_endpointed,
-            &events,
-            &recorded.endpoint_lags,
-        );
-        if untraced > 0 {
-            manifest.notes.push(format!(
-                "the emulator's wire trace was full: latlab's own share (manifest `measurer`) stands on the first {} wire events; {untraced} more were not traced",
-                latlab_emulator::trace::TRACE_CAPACITY
-            ));
-        }
+/// Stops the emulator and keeps what it saw: its counters and, from its wire trace,
+/// latlab's own share of each stage's latency (manifest `measurer`).
+async fn settle_emulator(
+    emulator: Emulator,
+    setup: &Setup<'_>,
+    epoch: &Epoch,
+    recorded: &Recorded,
+    manifest: &mut RunManifest,
+) {
+    manifest.emulator = serde_json::to_value(emulator.stats()).ok();
+    let (events, untraced) = emulator.take_trace();
+    emulator.shutdown().await;
+    let stt_endpointed: Vec<&str> = setup
+        .profiles
+        .iter()
+        .filter(|p| p.endpointing == latlab_core::profile::Endpointing::Stt)
+        .map(|p| p.name.as_str())
+        .collect();
+    manifest.measurer = crate::measurer::measure(
+        epoch,
+        &recorded.turns,
+        &stt_endpointed,
+        &events,
+        &recorded.endpoint_lags,
+    );
+    if untraced > 0 {
+        manifest.notes.push(format!(
+            "the emulator's wire trace was full: latlab's own share (manifest `measurer`) stands on the first {} wire events; {untraced} more were not traced",
+            latlab_emulator::trace::TRACE_CAPACITY
+        ));
     }
-    let pacing = manifest::pacing_of(&pacing);
+}
+
+/// The manifest's closing facts: warnings about the load generator, what an interruption
+/// left out, the status, duration, counts and lags.
+fn close_manifest(
+    manifest: &mut RunManifest,
+    setup: &Setup<'_>,
+    recorded: &Recorded,
+    totals: &Totals,
+    clock: &RunClock,
+    live: &LiveView,
+) {
+    let interrupted = clock.interrupted();
+    let pacing = manifest::pacing_of(&recorded.pacing);
     if pacing.p99_ns > 1_000_000 {
         manifest.notes.push(format!(
             "WARNING: p99 frame pacing lag was {:.2} ms (> 1 ms): the harness fell behind its schedule, so latencies partly describe the load generator",
@@ -387,18 +595,22 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
             recorded.overflowed
         ));
     }
-    if dropped > 0 {
+    if totals.dropped > 0 {
         manifest.notes.push(format!(
-            "{dropped} arrivals were dropped: they found {} calls in flight (max_in_flight) and were not started",
-            shard.share(plan.max_in_flight)
+            "{} arrivals were dropped: they found {} calls in flight (max_in_flight) and were not started",
+            totals.dropped,
+            setup.shard.share(setup.plan.max_in_flight)
         ));
     }
     if interrupted {
         manifest.notes.push(format!(
             "interrupted (Ctrl-C or SIGTERM): calls not yet started were not run; calls in flight had {} s to finish{}",
-            spec.limits.grace_s,
-            if cut_off > 0 {
-                format!(", and {cut_off} that had not were cut off (their unfinished turns are not recorded)")
+            setup.scenario.spec.limits.grace_s,
+            if totals.cut_off > 0 {
+                format!(
+                    ", and {} that had not were cut off (their unfinished turns are not recorded)",
+                    totals.cut_off
+                )
             } else {
                 String::new()
             }
@@ -409,45 +621,33 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunRe
     } else {
         RunStatus::Complete
     };
-    manifest.duration_s = Some(began.elapsed().as_secs_f64());
+    manifest.duration_s = Some(clock.began.elapsed().as_secs_f64());
+    let turns = &recorded.turns;
     manifest.counts = Some(Counts {
-        calls: calls_run,
+        calls: totals.started,
         turns: turns.len(),
         failed_turns: turns.iter().filter(|t| t.outcome != Outcome::Ok).count(),
-        spans: spans.len(),
-        dropped_calls: dropped,
-        max_in_flight: counters.max_in_flight.load(Ordering::SeqCst),
+        spans: recorded.spans.len(),
+        dropped_calls: totals.dropped,
+        max_in_flight: live.counters.max_in_flight.load(Ordering::SeqCst),
     });
     manifest.pacing = Some(pacing);
     manifest.call_starts = Some(call_starts);
-    manifest.llm_queue_wait = crate::measurer::llm_queue_wait(&turns);
+    manifest.llm_queue_wait = crate::measurer::llm_queue_wait(turns);
+}
+
+/// The machine's telemetry facts and notes, when it was sampled.
+fn record_telemetry(manifest: &mut RunManifest, telemetry: Option<TelemetryFacts>) {
     if let Some(telemetry) = telemetry {
         manifest.notes.extend(telemetry.notes.iter().cloned());
         manifest.telemetry = Some(telemetry);
     }
-    manifest.write(&dir)?;
-    Ok(RunResult { dir, manifest })
 }
 
 /// The `n`-th call's offset within an audio frame: a golden-ratio sequence, which spreads any
 /// number of calls evenly over the frame's length.
 fn phase_ns(n: u64, frame_ms: u32) -> u64 {
     ((n as f64 * 0.618_033_988_75).fract() * f64::from(frame_ms) * 1e6) as u64
-}
-
-/// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or SIGTERM.
-async fn interrupted() -> bool {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            return tokio::select! {
-                c = tokio::signal::ctrl_c() => c.is_ok(),
-                t = term.recv() => t.is_some(),
-            };
-        }
-    }
-    tokio::signal::ctrl_c().await.is_ok()
 }
 
 /// How long before its first frame a call opens its STT stream.
@@ -493,6 +693,23 @@ struct Driver {
 type Calls = tokio::task::JoinSet<latlab_core::pipeline::CallReport>;
 
 impl Driver {
+    fn new(setup: &Setup<'_>, clock: &RunClock, sink: &Arc<RunSink>, live: &LiveView) -> Driver {
+        let limits = &setup.scenario.spec.limits;
+        Driver {
+            epoch: clock.epoch,
+            pacer: clock.pacer.clone(),
+            speed: setup.speed,
+            shard: setup.shard,
+            stop: Arc::clone(&clock.stop),
+            stop_at: Arc::clone(&clock.stop_at),
+            grace_ns: limits.grace_s.saturating_mul(1_000_000_000),
+            deadline: (limits.max_duration_s > 0).then(|| limits.max_duration_s * 1_000_000_000),
+            sink: Arc::clone(sink),
+            progress: live.progress.clone(),
+            counters: Arc::clone(&live.counters),
+        }
+    }
+
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
             || self.deadline.is_some_and(|d| self.epoch.elapsed_ns() >= d)

@@ -591,10 +591,73 @@ fn read(path: &Path) -> Result<String, ScenarioError> {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ScenarioError> {
-    toml::from_str(text).map_err(|e| ScenarioError::Parse {
-        path: path.to_path_buf(),
-        message: e.to_string().trim_end().to_string(),
+    parse_in_build(path, text, built_with)
+}
+
+/// [`parse`] as a build with the cargo features `built` says it has would.
+fn parse_in_build<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    built: impl Fn(&str) -> bool,
+) -> Result<T, ScenarioError> {
+    toml::from_str(text).map_err(|e| {
+        let message = e.to_string().trim_end().to_string();
+        ScenarioError::Parse {
+            path: path.to_path_buf(),
+            message: explain_unbuilt(&message, built).unwrap_or(message),
+        }
     })
+}
+
+/// The backend kinds that live behind a cargo feature, with that feature.
+pub const FEATURE_KINDS: [(&str, &str); 4] = [
+    ("silero", "local-vad"),
+    ("whisper", "local-stt"),
+    ("llama", "local-llm"),
+    ("piper", "local-tts"),
+];
+
+/// The cargo feature a backend kind needs (`None`: every build has it).
+pub fn feature_of(kind: &str) -> Option<&'static str> {
+    FEATURE_KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, feature)| *feature)
+}
+
+/// Whether this build of latlab has a cargo feature.
+fn built_with(feature: &str) -> bool {
+    const BUILT: [(&str, bool); 4] = [
+        ("local-vad", cfg!(feature = "local-vad")),
+        ("local-stt", cfg!(feature = "local-stt")),
+        ("local-llm", cfg!(feature = "local-llm")),
+        ("local-tts", cfg!(feature = "local-tts")),
+    ];
+    BUILT
+        .iter()
+        .find(|(f, _)| *f == feature)
+        .is_none_or(|(_, built)| *built)
+}
+
+/// A TOML error about an `unknown variant` that is a backend kind this build left out
+/// (`built` says which features it has), with the feature to build with added; `None` for
+/// any other error, a typo included.
+fn explain_unbuilt(message: &str, built: impl Fn(&str) -> bool) -> Option<String> {
+    let kind = message
+        .split("unknown variant `")
+        .nth(1)?
+        .split('`')
+        .next()?;
+    let feature = feature_of(kind).filter(|f| !built(f))?;
+    Some(format!("{message}\n{}", not_built(kind, feature)))
+}
+
+/// The error for a backend this build of latlab does not have.
+pub(crate) fn not_built(kind: &str, feature: &str) -> String {
+    format!(
+        "this latlab was built without the `{feature}` feature, which the `{kind}` backend needs \
+         (cargo build --release --features {feature})"
+    )
 }
 
 /// The 1-based line where `key` is first assigned (0 when it is not in the file). A dotted
@@ -751,6 +814,51 @@ endpointing_ms = 200
         assert_eq!(plan.stages.len(), 3);
         let smoke = s.load_plan(10, None, Some(4));
         assert_eq!((smoke.max_calls, smoke.stages[0].target), (Some(10), 4.0));
+    }
+
+    #[test]
+    fn a_backend_kind_this_build_left_out_names_its_feature() {
+        // The scenario's backend enums as a build without `local-stt` has them: no `whisper`.
+        #[derive(Debug, Deserialize)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        enum Stt {
+            Deepgram {},
+        }
+        #[derive(Debug, Deserialize)]
+        struct Backends {
+            #[allow(dead_code)]
+            stt: Stt,
+        }
+        #[derive(Debug, Deserialize)]
+        struct Spec {
+            #[allow(dead_code)]
+            backends: Backends,
+        }
+        let text = "name = \"t\"\n\n[backends.stt]\nkind = \"whisper\"\nmodel = \"tiny.en\"\n";
+        let path = Path::new("scenarios/local.toml");
+        let e = parse_in_build::<Spec>(path, text, |_| false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("scenarios/local.toml")
+                && e.contains("line 4, column 8")
+                && e.contains("unknown variant `whisper`")
+                && e.contains("--features local-stt"),
+            "{e}"
+        );
+        // A build that has the feature never sees this error; a typo gets no feature.
+        let built = parse_in_build::<Spec>(path, text, |_| true)
+            .unwrap_err()
+            .to_string();
+        assert!(!built.contains("--features"), "{built}");
+        let typo = parse_in_build::<Spec>(path, &text.replace("whisper", "whispr"), |_| false)
+            .unwrap_err()
+            .to_string();
+        assert!(!typo.contains("--features"), "{typo}");
+        for (kind, feature) in FEATURE_KINDS {
+            assert_eq!(feature_of(kind), Some(feature));
+        }
+        assert_eq!(feature_of("deepgram"), None);
     }
 
     #[test]

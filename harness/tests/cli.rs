@@ -350,6 +350,87 @@ disconnect = 0.05
 }
 
 #[test]
+fn a_run_in_which_every_turn_failed_says_why_and_exits_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A port that refuses connections: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = scenario(tmp.path(), "[profiles.p]\nendpointing_ms = 300", 2, "");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "[backends.llm]\nkind = \"openai\"\nbase_url = \"emulator\"",
+        &format!("[backends.llm]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:{port}/v1\""),
+    );
+    assert!(text.contains(&port.to_string()));
+    std::fs::write(&path, text).unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = latlab()
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--speed",
+            "4",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(stderr.contains("no turn succeeded"), "{stderr}");
+    // Quiet or not, the terminal says which stage failed, how, how often, with an example.
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("llm: connect × "))
+        .unwrap_or_else(|| panic!("no LLM error line:\n{stdout}"));
+    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
+    // So do the report and its JSON, from the same model.
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(html.contains("Errors by stage") && html.contains(&format!("127.0.0.1:{port}")));
+    let summary = read_json(&out_dir.join("summary.json"));
+    let errors = summary["errors"].as_array().unwrap();
+    let llm = errors.iter().find(|e| e["stage"] == "llm").unwrap();
+    assert_eq!(llm["kind"], "connect");
+    let spans: Vec<Span> = read_jsonl(&out_dir.join("spans.jsonl"));
+    let failed_llm = spans
+        .iter()
+        .filter(|s| s.stage == Stage::Llm && s.outcome == Outcome::Error)
+        .count();
+    assert!(failed_llm > 0);
+    assert_eq!(llm["count"].as_u64().unwrap() as usize, failed_llm);
+    let turns: Vec<TurnTimeline> = read_jsonl(&out_dir.join("turns.jsonl"));
+    assert!(turns.iter().all(|t| t.outcome == Outcome::Error));
+}
+
+/// Only a build without `local-stt` runs this (`cargo test -p latlab-harness
+/// --no-default-features --test cli`); the unit test `scenario::tests::
+/// a_backend_kind_this_build_left_out_names_its_feature` covers the logic in every build.
+#[cfg(not(feature = "local-stt"))]
+#[test]
+fn a_local_backend_this_build_left_out_names_its_feature() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = scenario(tmp.path(), "", 1, "");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "[backends.stt]\nkind = \"deepgram\"\nbase_url = \"emulator\"",
+        "[backends.stt]\nkind = \"whisper\"\nmodel = \"tiny.en\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let err = run_fails(&["run", path.to_str().unwrap()]);
+    assert!(
+        err.contains("scenario.toml")
+            && err.contains("unknown variant `whisper`")
+            && err.contains("--features local-stt"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_bad_scenario_names_file_line_and_key() {
     let tmp = tempfile::tempdir().unwrap();
     let path = scenario(tmp.path(), "[profiles.p]\nendpointing_ms = \"soon\"", 1, "");

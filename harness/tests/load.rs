@@ -293,7 +293,7 @@ fn ctrl_c_stops_scheduling_cuts_off_after_the_grace_period_and_keeps_a_partial_r
         .unwrap();
     assert!(kill.success());
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
     // One second of grace, not the ~10 s the calls had left.
     assert!(
         signalled.elapsed().as_secs_f64() < 8.0,
@@ -314,6 +314,70 @@ fn ctrl_c_stops_scheduling_cuts_off_after_the_grace_period_and_keeps_a_partial_r
     );
     let out = run_ok(&["show", out_dir.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("status interrupted"));
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_the_whole_suite_and_exits_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = scenario(tmp.path(), "[profiles.p]\nendpointing_ms = 300", 4, "");
+    let text = std::fs::read_to_string(&first).unwrap().replace(
+        "stall_timeout_ms = 800",
+        "stall_timeout_ms = 800\ngrace_s = 1",
+    );
+    std::fs::write(&first, &text).unwrap();
+    let second = tmp.path().join("second.toml");
+    std::fs::write(&second, text.replace("name = \"t\"", "name = \"second\"")).unwrap();
+    let root = tmp.path().join("results");
+    let child = common::latlab()
+        .args([
+            "run",
+            first.to_str().unwrap(),
+            second.to_str().unwrap(),
+            "--results-root",
+            root.to_str().unwrap(),
+            "--no-report",
+            "-q",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // SIGINT once the first scenario has logged a few turns.
+    let logged = || -> usize {
+        std::fs::read_dir(&root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|d| std::fs::read_to_string(d.path().join("spans.jsonl")).ok())
+            .map(|s| s.lines().count())
+            .sum()
+    };
+    let started = std::time::Instant::now();
+    while logged() < 10 && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("1 of 2"),
+        "{stderr}"
+    );
+    // The first scenario's results are kept and say so; the second never started.
+    let folders: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    assert!(folders[0].starts_with("t-"), "{folders:?}");
+    let m = read_json(&root.join(&folders[0]).join("manifest.json"));
+    assert_eq!(m["status"], "interrupted");
 }
 
 #[test]

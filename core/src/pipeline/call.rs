@@ -1,15 +1,20 @@
 //! One call session: open the STT stream, start the feeder, follow what the STT and the
 //! endpointer report, and hand each finished user turn to the answering side in order.
+//!
+//! [`run_call`] reads as its phases: label the call's turns, start the answering side, open
+//! the listening side, follow the turns until each is handed on or has failed, then close.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use super::turn::{Answered, Heard, TurnId, finish};
 use super::{Backends, CallPlan, agent, feeder};
 use crate::clock::Epoch;
-use crate::profile::Endpointing;
+use crate::dataset::Call;
+use crate::profile::{Endpointing, Profile};
 use crate::stage::{CallInfo, ChatMessage, SttEvent, SttOptions, SttReceiver};
 use crate::timing::{CallLabels, ErrorKind, Outcome, SpanSink, StageError};
 
@@ -48,18 +53,38 @@ pub async fn run_call(
     backends: Backends,
     sink: Arc<dyn SpanSink>,
 ) -> CallReport {
-    let profile = Arc::clone(&plan.profile);
-    let call = Arc::clone(&plan.call);
-    let schedule = plan.schedule;
-    let endpoint_backend = match profile.endpointing {
+    let ids = TurnIds(call_labels(&plan, &backends));
+    let mut turns = Turns::new(&plan, ids.clone());
+    let session = format!("{}#{}", plan.call.id, plan.iteration);
+    let (ready, answering) = start_answering(epoch, &plan, &backends, &sink, &turns, &session);
+    let (mut listening, opened) = Listening::open(epoch, &plan, &backends, &sink, session).await;
+    if let Err(e) = opened {
+        turns.lose_stream(&e);
+    }
+    turns.follow(epoch, &mut listening, &ready, &*sink).await;
+    turns.fail_undispatched(&*sink);
+    drop(ready);
+    let mut report = CallReport {
+        turns: turns.heard.len(),
+        failed_turns: turns.failed,
+        ..CallReport::default()
+    };
+    report.failed_turns += answering.await.unwrap_or(0);
+    report.max_pacing_lag_ns = listening.close().await;
+    report
+}
+
+/// The labels every span of the call carries.
+fn call_labels(plan: &CallPlan, backends: &Backends) -> Arc<CallLabels> {
+    let endpoint_backend = match plan.profile.endpointing {
         Endpointing::Vad => backends.vad.name().to_string(),
         Endpointing::Stt => backends.stt.name().to_string(),
     };
-    let labels = Arc::new(CallLabels {
+    Arc::new(CallLabels {
         run: plan.run.clone(),
         scenario: plan.scenario.clone(),
-        profile: profile.name.clone(),
-        call: call.id.clone(),
+        profile: plan.profile.name.clone(),
+        call: plan.call.id.clone(),
         iteration: plan.iteration,
         backends: [
             endpoint_backend,
@@ -68,256 +93,396 @@ pub async fn run_call(
             backends.tts.name().to_string(),
             "pipeline".to_string(),
         ],
-    });
-    let id_of = move |turn: usize| TurnId {
-        labels: Arc::clone(&labels),
-        turn: turn as u32,
-    };
-    let mut heard: Vec<Heard> = call
-        .turns
-        .iter()
-        .map(|t| Heard {
-            start_scheduled_ns: schedule.at_ms(t.start_ms as f64),
-            end_scheduled_ns: schedule.at_ms(t.end_ms as f64),
-            audio_ms: (t.end_ms - t.start_ms) as f64,
-            reference: t.text.clone(),
-            ..Heard::default()
-        })
-        .collect();
-    let next_start: Vec<Option<u64>> = (0..heard.len())
-        .map(|i| heard.get(i + 1).map(|h| h.start_scheduled_ns))
-        .collect();
-    let mut report = CallReport {
-        turns: heard.len(),
-        ..CallReport::default()
-    };
+    })
+}
 
-    let session = format!("{}#{}", call.id, plan.iteration);
-    // The answering side: one LLM request at a time, in the order the transcripts became
-    // final (each needs the previous reply's text); a reply's speech streams on beside the
-    // next turn's request, as an agent that is interrupted answers at once.
-    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Ready>();
-    let responder = {
-        let backends = backends.clone();
-        let profile = Arc::clone(&profile);
-        let sink = Arc::clone(&sink);
-        let id_of = id_of.clone();
-        let next_start = next_start.clone();
-        let speed = schedule.speed;
-        let session = session.clone();
-        tokio::spawn(async move {
-            let mut history = vec![ChatMessage {
-                role: "system".into(),
-                content: backends.system_prompt.clone(),
-            }];
-            let mut speaking = Vec::new();
-            // When the previous request's reply was complete: a turn ready before then
-            // waited behind it (the system's queueing, not latlab's; `llm_queue_wait_ns`).
-            let mut free_ns: u64 = 0;
-            while let Some(Ready {
-                index,
-                heard,
-                queued_ns,
-            }) = ready_rx.recv().await
-            {
-                let queued = agent::Queued {
-                    at_ns: queued_ns,
-                    wait_ns: free_ns.saturating_sub(queued_ns),
-                };
-                history.push(ChatMessage {
-                    role: "user".into(),
-                    content: heard.transcript(),
-                });
-                let reply = agent::answer(
-                    epoch,
-                    &profile,
-                    &backends.llm,
-                    &backends.tts,
-                    history.clone(),
-                    &session,
-                    queued,
-                )
-                .await;
-                if !reply.reply().trim().is_empty() {
-                    history.push(ChatMessage {
-                        role: "assistant".into(),
-                        content: reply.reply().trim().to_string(),
-                    });
-                }
-                let sink = Arc::clone(&sink);
-                let id = id_of(index);
-                let next = next_start[index];
-                speaking.push(tokio::spawn(async move {
-                    let answered = reply.finish().await;
-                    let (timeline, spans) = finish(&id, &heard, &answered, next, speed);
-                    let failed = timeline.outcome != Outcome::Ok;
-                    sink.record_turn(timeline, spans);
-                    failed
-                }));
-                free_ns = epoch.elapsed_ns();
-            }
-            let mut failed = 0;
-            for task in speaking {
-                // A turn whose task died recorded nothing; count it as failed.
-                if task.await.unwrap_or(true) {
-                    failed += 1;
-                }
-            }
-            failed
-        })
-    };
+/// Names each of a call's turns in results.
+#[derive(Clone)]
+struct TurnIds(Arc<CallLabels>);
 
-    let info = CallInfo {
-        call_id: call.id.clone(),
-        sample_rate: call.sample_rate,
-        session: session.clone(),
-    };
-    let options = SttOptions {
-        interim_results: profile.interim_results,
-        endpointing_ms: match profile.endpointing {
-            Endpointing::Stt => Some(profile.endpointing_ms),
-            Endpointing::Vad => None,
-        },
-        utterance_end_ms: match profile.endpointing {
-            Endpointing::Stt => profile.utterance_end_ms,
-            Endpointing::Vad => None,
-        },
-    };
-    let (events_tx, mut events_rx) = mpsc::unbounded_channel::<CallEvent>();
-    let (close_tx, close_rx) = oneshot::channel::<()>();
-    let mut feeder_task = None;
-    let mut listener_task = None;
-    let mut stt_failed = false;
-    // Connect at once: the runner leaves a lead before the first frame is due, so a normal
-    // handshake does not make the first frames late.
-    match backends.stt.open(&info, &options).await {
-        Err(e) => {
-            stt_failed = true;
-            for h in heard.iter_mut() {
-                h.error = Some(e.clone());
-            }
-        }
-        Ok((sender, receiver)) => {
-            feeder_task = Some(tokio::spawn(feeder::feed(
-                epoch,
-                plan.clone(),
-                (profile.endpointing == Endpointing::Vad)
-                    .then(|| backends.vad.endpointer(plan.frame_ms, &profile)),
-                sender,
-                events_tx.clone(),
-                close_rx,
-                Arc::clone(&sink),
-            )));
-            listener_task = Some(tokio::spawn(listen(epoch, receiver, events_tx.clone())));
+impl TurnIds {
+    fn of(&self, turn: usize) -> TurnId {
+        TurnId {
+            labels: Arc::clone(&self.0),
+            turn: turn as u32,
         }
     }
-    drop(events_tx);
+}
 
-    let mut dispatched = vec![false; heard.len()];
-    let mut audio_done = stt_failed;
-    let deadline_of = |h: &Heard| h.end_scheduled_ns + plan.transcript_timeout_ms * 1_000_000;
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let turn_of = |audio_ms: f64| -> usize {
-        // The last turn that had started (with a little slack for early word boundaries).
-        call.turns
+/// The answering side: one LLM request at a time, in the order the transcripts became
+/// final (each needs the previous reply's text); a reply's speech streams on beside the
+/// next turn's request, as an agent that is interrupted answers at once. Returns where to
+/// send finished turns and the task, which counts the turns that failed on its side.
+fn start_answering(
+    epoch: Epoch,
+    plan: &CallPlan,
+    backends: &Backends,
+    sink: &Arc<dyn SpanSink>,
+    turns: &Turns<'_>,
+    session: &str,
+) -> (mpsc::UnboundedSender<Ready>, JoinHandle<usize>) {
+    let (ready_tx, ready_rx) = mpsc::unbounded_channel::<Ready>();
+    let answering = Answering {
+        epoch,
+        profile: Arc::clone(&plan.profile),
+        backends: backends.clone(),
+        sink: Arc::clone(sink),
+        ids: turns.ids.clone(),
+        next_start: turns.next_start.clone(),
+        speed: plan.schedule.speed,
+        session: session.to_string(),
+    };
+    (ready_tx, tokio::spawn(answering.answer_all(ready_rx)))
+}
+
+/// What the answering side's task owns.
+struct Answering {
+    epoch: Epoch,
+    profile: Arc<Profile>,
+    backends: Backends,
+    sink: Arc<dyn SpanSink>,
+    ids: TurnIds,
+    next_start: Vec<Option<u64>>,
+    speed: f64,
+    session: String,
+}
+
+impl Answering {
+    /// Answers each turn handed over, in order, and records it when its speech has ended;
+    /// returns how many of those turns failed.
+    async fn answer_all(self, mut ready_rx: mpsc::UnboundedReceiver<Ready>) -> usize {
+        let mut history = vec![ChatMessage {
+            role: "system".into(),
+            content: self.backends.system_prompt.clone(),
+        }];
+        let mut speaking = Vec::new();
+        // When the previous request's reply was complete: a turn ready before then waited
+        // behind it (the system's queueing, not latlab's; `llm_queue_wait_ns`).
+        let mut free_ns: u64 = 0;
+        while let Some(Ready {
+            index,
+            heard,
+            queued_ns,
+        }) = ready_rx.recv().await
+        {
+            let queued = agent::Queued {
+                at_ns: queued_ns,
+                wait_ns: free_ns.saturating_sub(queued_ns),
+            };
+            history.push(ChatMessage {
+                role: "user".into(),
+                content: heard.transcript(),
+            });
+            let reply = agent::answer(
+                self.epoch,
+                &self.profile,
+                &self.backends.llm,
+                &self.backends.tts,
+                history.clone(),
+                &self.session,
+                queued,
+            )
+            .await;
+            if !reply.reply().trim().is_empty() {
+                history.push(ChatMessage {
+                    role: "assistant".into(),
+                    content: reply.reply().trim().to_string(),
+                });
+            }
+            let sink = Arc::clone(&self.sink);
+            let id = self.ids.of(index);
+            let next = self.next_start[index];
+            let speed = self.speed;
+            speaking.push(tokio::spawn(async move {
+                let answered = reply.finish().await;
+                let (timeline, spans) = finish(&id, &heard, &answered, next, speed);
+                let failed = timeline.outcome != Outcome::Ok;
+                sink.record_turn(timeline, spans);
+                failed
+            }));
+            free_ns = self.epoch.elapsed_ns();
+        }
+        let mut failed = 0;
+        for task in speaking {
+            // A turn whose task died recorded nothing; count it as failed.
+            if task.await.unwrap_or(true) {
+                failed += 1;
+            }
+        }
+        failed
+    }
+}
+
+/// The listening side's tasks: the feeder (paced audio into the STT and the endpointer) and
+/// the listener (STT events, stamped on arrival), both reporting on `events`.
+struct Listening {
+    events: mpsc::UnboundedReceiver<CallEvent>,
+    close: oneshot::Sender<()>,
+    feeder: Option<JoinHandle<u64>>,
+    listener: Option<JoinHandle<()>>,
+}
+
+impl Listening {
+    /// Opens the STT stream and starts the feeder and listener on it. Connects at once: the
+    /// runner leaves a lead before the first frame is due, so a normal handshake does not
+    /// make the first frames late. On a failed open no task starts and the error comes back.
+    async fn open(
+        epoch: Epoch,
+        plan: &CallPlan,
+        backends: &Backends,
+        sink: &Arc<dyn SpanSink>,
+        session: String,
+    ) -> (Listening, Result<(), StageError>) {
+        let profile = &plan.profile;
+        let info = CallInfo {
+            call_id: plan.call.id.clone(),
+            sample_rate: plan.call.sample_rate,
+            session,
+        };
+        let options = SttOptions {
+            interim_results: profile.interim_results,
+            endpointing_ms: match profile.endpointing {
+                Endpointing::Stt => Some(profile.endpointing_ms),
+                Endpointing::Vad => None,
+            },
+            utterance_end_ms: match profile.endpointing {
+                Endpointing::Stt => profile.utterance_end_ms,
+                Endpointing::Vad => None,
+            },
+        };
+        let (events_tx, events) = mpsc::unbounded_channel::<CallEvent>();
+        let (close, close_rx) = oneshot::channel::<()>();
+        let mut listening = Listening {
+            events,
+            close,
+            feeder: None,
+            listener: None,
+        };
+        let opened = match backends.stt.open(&info, &options).await {
+            Err(e) => Err(e),
+            Ok((sender, receiver)) => {
+                listening.feeder = Some(tokio::spawn(feeder::feed(
+                    epoch,
+                    plan.clone(),
+                    (profile.endpointing == Endpointing::Vad)
+                        .then(|| backends.vad.endpointer(plan.frame_ms, profile)),
+                    sender,
+                    events_tx.clone(),
+                    close_rx,
+                    Arc::clone(sink),
+                )));
+                listening.listener = Some(tokio::spawn(listen(epoch, receiver, events_tx)));
+                Ok(())
+            }
+        };
+        (listening, opened)
+    }
+
+    /// Tells the feeder the call is done and waits for it; returns its largest pacing lag.
+    async fn close(self) -> u64 {
+        let _ = self.close.send(());
+        let lag = match self.feeder {
+            Some(task) => task.await.unwrap_or(0),
+            None => 0,
+        };
+        if let Some(task) = self.listener {
+            task.abort();
+        }
+        lag
+    }
+}
+
+/// The call's user turns as the listening side learns about them.
+struct Turns<'a> {
+    call: &'a Call,
+    profile: &'a Profile,
+    transcript_timeout_ms: u64,
+    speed: f64,
+    ids: TurnIds,
+    heard: Vec<Heard>,
+    /// Scheduled start of each turn's next turn (for barge-in).
+    next_start: Vec<Option<u64>>,
+    /// Whether each turn has been handed on (answered or recorded as failed).
+    dispatched: Vec<bool>,
+    /// The STT stream is lost: no turn still open can become final.
+    stt_failed: bool,
+    /// The feeder sent the last frame (or never will).
+    audio_done: bool,
+    /// Turns recorded as failed on the listening side.
+    failed: usize,
+}
+
+impl<'a> Turns<'a> {
+    fn new(plan: &'a CallPlan, ids: TurnIds) -> Turns<'a> {
+        let schedule = plan.schedule;
+        let heard: Vec<Heard> = plan
+            .call
+            .turns
+            .iter()
+            .map(|t| Heard {
+                start_scheduled_ns: schedule.at_ms(t.start_ms as f64),
+                end_scheduled_ns: schedule.at_ms(t.end_ms as f64),
+                audio_ms: (t.end_ms - t.start_ms) as f64,
+                reference: t.text.clone(),
+                ..Heard::default()
+            })
+            .collect();
+        let next_start = (0..heard.len())
+            .map(|i| heard.get(i + 1).map(|h| h.start_scheduled_ns))
+            .collect();
+        Turns {
+            call: &plan.call,
+            profile: &plan.profile,
+            transcript_timeout_ms: plan.transcript_timeout_ms,
+            speed: schedule.speed,
+            ids,
+            dispatched: vec![false; heard.len()],
+            next_start,
+            heard,
+            stt_failed: false,
+            audio_done: false,
+            failed: 0,
+        }
+    }
+
+    /// The STT stream could not be opened: every turn carries its error.
+    fn lose_stream(&mut self, e: &StageError) {
+        self.stt_failed = true;
+        self.audio_done = true;
+        for h in self.heard.iter_mut() {
+            h.error = Some(e.clone());
+        }
+    }
+
+    /// Follows the STT's and the endpointer's events (and a 20 ms tick, for deadlines) until
+    /// every turn is handed on, or the stream is lost and the audio is done.
+    async fn follow(
+        &mut self,
+        epoch: Epoch,
+        listening: &mut Listening,
+        ready: &mpsc::UnboundedSender<Ready>,
+        sink: &dyn SpanSink,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let pending = self.dispatched.iter().filter(|d| !**d).count();
+            if pending == 0 || (self.stt_failed && self.audio_done) {
+                break;
+            }
+            let event = tokio::select! {
+                e = listening.events.recv() => e,
+                _ = tick.tick() => None,
+            };
+            let now = epoch.elapsed_ns();
+            if let Some(event) = event {
+                self.apply(event);
+            }
+            self.hand_over(now, ready, sink);
+        }
+    }
+
+    /// The last turn that had started at `audio_ms` into the call (with a little slack for
+    /// early word boundaries).
+    fn turn_at(&self, audio_ms: f64) -> usize {
+        self.call
+            .turns
             .iter()
             .rposition(|t| t.start_ms as f64 - 250.0 <= audio_ms)
             .unwrap_or(0)
-    };
+    }
 
-    loop {
-        let pending = dispatched.iter().filter(|d| !**d).count();
-        if pending == 0 || (stt_failed && audio_done) {
-            break;
-        }
-        let event = tokio::select! {
-            e = events_rx.recv() => e,
-            _ = tick.tick() => None,
-        };
-        let now = epoch.elapsed_ns();
+    /// What one event says about the turns.
+    fn apply(&mut self, event: CallEvent) {
         match event {
-            None => {}
-            Some(CallEvent::AudioDone) => audio_done = true,
-            Some(CallEvent::FeederFailed(e)) | Some(CallEvent::Stt(_, Err(e))) => {
-                stt_failed = true;
-                audio_done = true;
-                for (h, _) in heard.iter_mut().zip(&dispatched).filter(|(_, d)| !**d) {
-                    h.error.get_or_insert(e.clone());
+            CallEvent::AudioDone => self.audio_done = true,
+            CallEvent::FeederFailed(e) | CallEvent::Stt(_, Err(e)) => self.fail_open_turns(e),
+            CallEvent::SttClosed => self.fail_open_turns(StageError::new(
+                ErrorKind::Disconnected,
+                "STT closed the stream before the turn was final",
+            )),
+            CallEvent::VadEnd { at, audio_ms } => {
+                let i = self.turn_at(audio_ms - f64::from(self.profile.endpointing_ms));
+                if !self.dispatched[i] && self.heard[i].eos_ns.is_none() {
+                    self.heard[i].eos_ns = Some(at);
+                    self.heard[i].finalize_sent = true;
                 }
             }
-            Some(CallEvent::SttClosed) => {
-                stt_failed = true;
-                audio_done = true;
-                let e = StageError::new(
-                    ErrorKind::Disconnected,
-                    "STT closed the stream before the turn was final",
-                );
-                for (h, _) in heard.iter_mut().zip(&dispatched).filter(|(_, d)| !**d) {
-                    h.error.get_or_insert(e.clone());
-                }
-            }
-            Some(CallEvent::VadEnd { at, audio_ms }) => {
-                let i = turn_of(audio_ms - f64::from(profile.endpointing_ms));
-                if !dispatched[i] && heard[i].eos_ns.is_none() {
-                    heard[i].eos_ns = Some(at);
-                    heard[i].finalize_sent = true;
-                }
-            }
-            Some(CallEvent::Stt(at, Ok(ev))) => match ev {
-                SttEvent::Transcript {
-                    text,
-                    is_final,
-                    speech_final,
-                    from_finalize,
-                    audio_start_ms: _,
-                    audio_end_ms,
-                } => {
-                    // The end of the covered audio says which turn it belongs to: results may
-                    // also cover the silence before the turn.
-                    let i = turn_of(audio_end_ms);
-                    let h = &mut heard[i];
-                    if !dispatched[i] && h.final_ns.is_none() {
-                        if !text.trim().is_empty() {
-                            h.first_stt_output_ns.get_or_insert(at);
-                        }
-                        if is_final {
-                            h.segments.push(text);
-                        }
-                        let ends_turn = match profile.endpointing {
-                            Endpointing::Stt => speech_final || from_finalize,
-                            Endpointing::Vad => from_finalize && h.finalize_sent,
-                        };
-                        if is_final && ends_turn {
-                            h.final_ns = Some(at);
-                            if profile.endpointing == Endpointing::Stt {
-                                h.eos_ns.get_or_insert(at);
-                            }
-                        }
-                    }
-                }
-                SttEvent::UtteranceEnd { last_word_end_ms } => {
-                    let i = turn_of(last_word_end_ms);
-                    let h = &mut heard[i];
-                    if profile.endpointing == Endpointing::Stt
-                        && !dispatched[i]
-                        && h.final_ns.is_none()
-                    {
-                        h.eos_ns.get_or_insert(at);
-                        if !h.segments.is_empty() {
-                            h.final_ns = Some(at);
-                        }
-                    }
-                }
-                SttEvent::SpeechStarted { .. } | SttEvent::Metadata => {}
-            },
+            CallEvent::Stt(at, Ok(ev)) => self.on_stt(at, ev),
         }
-        // Hand finished turns to the answering side; give up on turns past their deadline.
-        for i in 0..heard.len() {
-            if dispatched[i] {
+    }
+
+    /// The stream is lost: turns not yet handed on keep their first error.
+    fn fail_open_turns(&mut self, e: StageError) {
+        self.stt_failed = true;
+        self.audio_done = true;
+        for (h, _) in self
+            .heard
+            .iter_mut()
+            .zip(&self.dispatched)
+            .filter(|(_, d)| !**d)
+        {
+            h.error.get_or_insert(e.clone());
+        }
+    }
+
+    /// A transcript or utterance end from the STT, received at `at`.
+    fn on_stt(&mut self, at: u64, event: SttEvent) {
+        let endpointing = self.profile.endpointing;
+        match event {
+            SttEvent::Transcript {
+                text,
+                is_final,
+                speech_final,
+                from_finalize,
+                audio_start_ms: _,
+                audio_end_ms,
+            } => {
+                // The end of the covered audio says which turn it belongs to: results may
+                // also cover the silence before the turn.
+                let i = self.turn_at(audio_end_ms);
+                let h = &mut self.heard[i];
+                if !self.dispatched[i] && h.final_ns.is_none() {
+                    if !text.trim().is_empty() {
+                        h.first_stt_output_ns.get_or_insert(at);
+                    }
+                    if is_final {
+                        h.segments.push(text);
+                    }
+                    let ends_turn = match endpointing {
+                        Endpointing::Stt => speech_final || from_finalize,
+                        Endpointing::Vad => from_finalize && h.finalize_sent,
+                    };
+                    if is_final && ends_turn {
+                        h.final_ns = Some(at);
+                        if endpointing == Endpointing::Stt {
+                            h.eos_ns.get_or_insert(at);
+                        }
+                    }
+                }
+            }
+            SttEvent::UtteranceEnd { last_word_end_ms } => {
+                let i = self.turn_at(last_word_end_ms);
+                let h = &mut self.heard[i];
+                if endpointing == Endpointing::Stt && !self.dispatched[i] && h.final_ns.is_none() {
+                    h.eos_ns.get_or_insert(at);
+                    if !h.segments.is_empty() {
+                        h.final_ns = Some(at);
+                    }
+                }
+            }
+            SttEvent::SpeechStarted { .. } | SttEvent::Metadata => {}
+        }
+    }
+
+    /// Hands finished turns to the answering side; gives up on turns past their deadline
+    /// (or, once the stream is lost, on those that carry its error) and records them.
+    fn hand_over(&mut self, now: u64, ready: &mpsc::UnboundedSender<Ready>, sink: &dyn SpanSink) {
+        for i in 0..self.heard.len() {
+            if self.dispatched[i] {
                 continue;
             }
-            let h = &mut heard[i];
+            let h = &mut self.heard[i];
             if h.final_ns.is_some() && h.eos_ns.is_some() {
                 if h.transcript().is_empty() {
                     h.final_ns = None;
@@ -326,63 +491,53 @@ pub async fn run_call(
                         "the final transcript is empty",
                     ));
                 } else {
-                    dispatched[i] = true;
-                    let _ = ready_tx.send(Ready {
+                    self.dispatched[i] = true;
+                    let _ = ready.send(Ready {
                         index: i,
                         heard: h.clone(),
-                        queued_ns: epoch.elapsed_ns(),
+                        queued_ns: now,
                     });
                     continue;
                 }
             }
-            let expired = now >= deadline_of(h);
-            if expired || (stt_failed && h.error.is_some()) {
+            let deadline = h.end_scheduled_ns + self.transcript_timeout_ms * 1_000_000;
+            if now >= deadline || (self.stt_failed && h.error.is_some()) {
                 h.error.get_or_insert_with(|| {
                     StageError::new(
                         ErrorKind::NoTranscript,
                         format!(
                             "no final transcript within {} ms of the end of speech",
-                            plan.transcript_timeout_ms
+                            self.transcript_timeout_ms
                         ),
                     )
                 });
-                dispatched[i] = true;
-                let (timeline, spans) = finish(
-                    &id_of(i),
-                    h,
-                    &Answered::default(),
-                    next_start[i],
-                    schedule.speed,
-                );
-                sink.record_turn(timeline, spans);
-                report.failed_turns += 1;
+                self.dispatched[i] = true;
+                self.record_failed(i, sink);
             }
         }
     }
-    // After a lost stream the remaining turns fail now rather than at their deadlines.
-    for i in 0..heard.len() {
-        if !dispatched[i] {
-            let (timeline, spans) = finish(
-                &id_of(i),
-                &heard[i],
-                &Answered::default(),
-                next_start[i],
-                schedule.speed,
-            );
-            sink.record_turn(timeline, spans);
-            report.failed_turns += 1;
+
+    /// After a lost stream the remaining turns fail now rather than at their deadlines.
+    fn fail_undispatched(&mut self, sink: &dyn SpanSink) {
+        for i in 0..self.heard.len() {
+            if !self.dispatched[i] {
+                self.record_failed(i, sink);
+            }
         }
     }
-    drop(ready_tx);
-    report.failed_turns += responder.await.unwrap_or(0);
-    let _ = close_tx.send(());
-    if let Some(task) = feeder_task {
-        report.max_pacing_lag_ns = task.await.unwrap_or(0);
+
+    /// Records turn `i` with no answer: its listening side's error is the turn's.
+    fn record_failed(&mut self, i: usize, sink: &dyn SpanSink) {
+        let (timeline, spans) = finish(
+            &self.ids.of(i),
+            &self.heard[i],
+            &Answered::default(),
+            self.next_start[i],
+            self.speed,
+        );
+        sink.record_turn(timeline, spans);
+        self.failed += 1;
     }
-    if let Some(task) = listener_task {
-        task.abort();
-    }
-    report
 }
 
 /// Forwards STT events, stamped on arrival, until the stream ends.

@@ -385,6 +385,54 @@ pub fn turn_rows(turns: LazyFrame) -> Result<Vec<TurnRow>, AnalysisError> {
     Ok(out)
 }
 
+/// Failed spans of one run × stage × error kind: how many, and the first one's message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorKinds {
+    /// Run id.
+    pub run: String,
+    /// Stage.
+    pub stage: String,
+    /// Error kind (`unknown` when the span has none).
+    pub kind: String,
+    /// Failed spans.
+    pub count: u64,
+    /// The first one's message (empty when it has none).
+    pub example: String,
+}
+
+/// Counts failed spans per run × stage × error kind, every stage but `turn` (which repeats
+/// its first failed stage's error).
+pub fn error_kinds(spans: LazyFrame) -> Result<Vec<ErrorKinds>, AnalysisError> {
+    let df = spans
+        .filter(is(Outcome::Error).and(col(c::STAGE).neq(lit(Stage::Turn.as_str()))))
+        .select([
+            col(c::RUN).cast(DataType::String),
+            col(c::STAGE).cast(DataType::String),
+            col(c::ERROR_KIND).cast(DataType::String),
+            col(c::ERROR_MESSAGE).cast(DataType::String),
+        ])
+        .group_by_stable([col(c::RUN), col(c::STAGE), col(c::ERROR_KIND)])
+        .agg([
+            len().alias("count"),
+            col(c::ERROR_MESSAGE).first().alias("example"),
+        ])
+        .collect()?;
+    let run = strings(&df, c::RUN)?;
+    let stage = strings(&df, c::STAGE)?;
+    let kind = opt_str(&df, c::ERROR_KIND)?;
+    let count = opt_i64(&df, "count")?;
+    let example = opt_str(&df, "example")?;
+    Ok((0..df.height())
+        .map(|i| ErrorKinds {
+            run: run[i].clone(),
+            stage: stage[i].clone(),
+            kind: kind[i].clone().unwrap_or_else(|| "unknown".into()),
+            count: count[i].unwrap_or_default() as u64,
+            example: example[i].clone().unwrap_or_default(),
+        })
+        .collect())
+}
+
 /// Per run × profile: tokens and streaming seconds of successful LLM spans, for tokens/s.
 pub fn llm_rates(spans: LazyFrame) -> Result<Vec<(String, String, f64, f64)>, AnalysisError> {
     let df = spans

@@ -4,14 +4,16 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use latlab_report::model::{
-    AccuracyRow, CdfSeries, Estimate, LoadStageRow, ParetoPoint, PlotData, Report, SCHEMA_VERSION,
-    StageHistogram, SummaryRow, TelemetryPhase, TelemetrySeries, ThroughputRow, TimeSeries,
-    TurnDetail, WaterfallBar,
+    AccuracyRow, CdfSeries, ErrorRow, Estimate, LoadStageRow, ParetoPoint, PlotData, Report,
+    SCHEMA_VERSION, StageHistogram, SummaryRow, TelemetryPhase, TelemetrySeries, ThroughputRow,
+    TimeSeries, TurnDetail, WaterfallBar,
 };
 use polars::prelude::*;
 
 use crate::AnalysisError;
-use crate::frames::{BOUNDARIES, SpanGroup, TurnRow, llm_rates, span_groups, turn_rows};
+use crate::frames::{
+    BOUNDARIES, ErrorKinds, SpanGroup, TurnRow, error_kinds, llm_rates, span_groups, turn_rows,
+};
 use crate::load::Run;
 use crate::stats::{mean_estimate, quantile, quantile_estimate};
 use crate::telemetry::{self, RunTelemetry};
@@ -38,6 +40,8 @@ pub struct Loaded {
     pub turns: Vec<TurnRow>,
     /// LLM tokens and streaming seconds per run × profile.
     pub llm: Vec<(String, String, f64, f64)>,
+    /// Failed spans per run × stage × error kind.
+    pub errors: Vec<ErrorKinds>,
     /// Each run's `telemetry.jsonl`, in run order (no samples when it has none).
     pub telemetry: Vec<RunTelemetry>,
 }
@@ -67,6 +71,7 @@ fn files(runs: &[Run]) -> Vec<PathBuf> {
 pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
     let (runs, spans) = open(dirs)?;
     let groups = span_groups(&files(&runs))?;
+    let errors = error_kinds(spans.clone())?;
     let llm = llm_rates(spans)?;
     let mut turns = Vec::new();
     for run in &runs {
@@ -83,6 +88,7 @@ pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
         groups,
         turns,
         llm,
+        errors,
         telemetry,
     })
 }
@@ -95,6 +101,7 @@ pub fn summarize(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
         runs,
         turns: Vec::new(),
         llm: Vec::new(),
+        errors: Vec::new(),
         telemetry: Vec::new(),
     };
     let series = loaded.series();
@@ -103,6 +110,7 @@ pub fn summarize(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
         generated_by: concat!("latlab ", env!("CARGO_PKG_VERSION")).to_string(),
         runs: loaded.runs.iter().map(|r| r.facts.clone()).collect(),
         summary: summary_rows(&loaded, &series),
+        errors: Vec::new(),
         throughput: Vec::new(),
         load_stages: Vec::new(),
         accuracy: Vec::new(),
@@ -195,6 +203,7 @@ pub fn build(loaded: &Loaded) -> Report {
         generated_by: concat!("latlab ", env!("CARGO_PKG_VERSION")).to_string(),
         runs: loaded.runs.iter().map(|r| r.facts.clone()).collect(),
         summary,
+        errors: error_rows(loaded),
         throughput: throughput(loaded, &series),
         load_stages: load_stages(loaded, &series),
         plots: PlotData {
@@ -211,6 +220,37 @@ pub fn build(loaded: &Loaded) -> Report {
         comparison: None,
         notes,
     }
+}
+
+/// Why spans failed, per run (in the order given), stage (in pipeline order) and error kind
+/// (most frequent first).
+pub fn error_rows(loaded: &Loaded) -> Vec<ErrorRow> {
+    let run_index = |run: &str| loaded.runs.iter().position(|r| r.facts.run_id == run);
+    let stage_index = |stage: &str| STAGES.iter().position(|s| *s == stage);
+    let mut rows: Vec<&ErrorKinds> = loaded.errors.iter().collect();
+    rows.sort_by(|a, b| {
+        (
+            run_index(&a.run),
+            stage_index(&a.stage),
+            std::cmp::Reverse(a.count),
+            &a.kind,
+        )
+            .cmp(&(
+                run_index(&b.run),
+                stage_index(&b.stage),
+                std::cmp::Reverse(b.count),
+                &b.kind,
+            ))
+    });
+    rows.into_iter()
+        .map(|e| ErrorRow {
+            run: e.run.clone(),
+            stage: e.stage.clone(),
+            kind: e.kind.clone(),
+            count: e.count,
+            example: e.example.clone(),
+        })
+        .collect()
 }
 
 /// Voice-to-voice per load stage of the runs that ramped: each ok turn counts in the stage

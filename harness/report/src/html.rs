@@ -3,8 +3,8 @@
 
 use crate::model::{Estimate, Report, TurnDetail};
 use crate::text::{
-    COMPARISON_HEADER, LOAD_STAGE_HEADER, VOICE_HEADER, comparison_cells, load_stage_cells, ms,
-    stage, throughput_cells, voice_cells,
+    COMPARISON_HEADER, ERROR_HEADER, LOAD_STAGE_HEADER, VOICE_HEADER, comparison_cells,
+    error_cells, load_stage_cells, ms, stage, throughput_cells, voice_cells,
 };
 
 /// Escapes text for HTML element content and attribute values.
@@ -192,6 +192,18 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
         h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
+    if !report.errors.is_empty() {
+        h.push_str("<h2>Errors by stage</h2><table>");
+        h.push_str(&th(&ERROR_HEADER));
+        for r in &report.errors {
+            h.push_str("<tr>");
+            for (i, c) in error_cells(r).iter().enumerate() {
+                h.push_str(&if i == 3 { td(c) } else { tdl(c) });
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</table>\n");
+    }
 
     if let Some(c) = &report.comparison {
         h.push_str(&format!(

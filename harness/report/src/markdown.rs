@@ -2,8 +2,8 @@
 
 use crate::model::Report;
 use crate::text::{
-    COMPARISON_HEADER, LOAD_STAGE_HEADER, VOICE_HEADER, comparison_cells, estimate,
-    load_stage_cells, ms, stage, throughput_cells, voice_cells,
+    COMPARISON_HEADER, ERROR_HEADER, LOAD_STAGE_HEADER, VOICE_HEADER, comparison_cells,
+    error_cells, estimate, load_stage_cells, ms, stage, throughput_cells, voice_cells,
 };
 
 /// Escapes text for a Markdown table cell (and keeps HTML inert).
@@ -79,6 +79,14 @@ pub fn render(report: &Report) -> String {
             estimate(&r.p99),
             ms(r.max),
         ]));
+    }
+    if !report.errors.is_empty() {
+        out.push_str("\n## Errors by stage\n\n");
+        out.push_str(&header(&ERROR_HEADER));
+        for r in &report.errors {
+            let cells: Vec<String> = error_cells(r).iter().map(|c| cell(c)).collect();
+            out.push_str(&row(&cells));
+        }
     }
     out.push_str("\n## Throughput and accuracy\n\n");
     out.push_str(&header(&[

@@ -21,6 +21,9 @@ pub struct Report {
     pub runs: Vec<RunFacts>,
     /// Latency and error statistics per run × scenario × profile × backend × stage.
     pub summary: Vec<SummaryRow>,
+    /// Why spans failed: per run × stage × error kind, with a count and one example.
+    #[serde(default)]
+    pub errors: Vec<ErrorRow>,
     /// Rates per run × profile.
     pub throughput: Vec<ThroughputRow>,
     /// Voice-to-voice per load stage, for runs that ramped their load.
@@ -124,6 +127,21 @@ pub struct SummaryRow {
     pub p99: Option<Estimate>,
     /// Largest latency.
     pub max: Option<f64>,
+}
+
+/// The failed spans of one stage that share an error kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorRow {
+    /// Run id.
+    pub run: String,
+    /// `endpoint`, `stt`, `llm` or `tts` (the turn repeats its first stage's error).
+    pub stage: String,
+    /// The error kind, e.g. `connect`, `http`, `stall` (`unknown` when a span has none).
+    pub kind: String,
+    /// Failed spans of this stage and kind.
+    pub count: u64,
+    /// One of their messages (a server's or the OS's words: escape when rendering).
+    pub example: String,
 }
 
 /// Voice-to-voice of the turns that ended while one load stage held.

@@ -2,7 +2,7 @@
 
 use crate::model::Report;
 use crate::text::{
-    COMPARISON_HEADER, LOAD_STAGE_HEADER, VOICE_HEADER, comparison_cells, estimate,
+    COMPARISON_HEADER, LOAD_STAGE_HEADER, VOICE_HEADER, comparison_cells, error_line, estimate,
     load_stage_cells, ms, stage, table, voice_cells,
 };
 
@@ -47,6 +47,12 @@ pub fn render(report: &Report) -> String {
         "max ms",
     ]);
     let mut out = table(&header, &rows, if multi { 3 } else { 2 });
+    if !report.errors.is_empty() {
+        out.push_str("\nerrors by stage (failed spans, one example each)\n");
+        for r in &report.errors {
+            out.push_str(&format!("  {}\n", error_line(r, multi)));
+        }
+    }
     if !report.load_stages.is_empty() {
         out.push_str("\nvoice-to-voice by load stage\n");
         let rows: Vec<Vec<String>> = report.load_stages.iter().map(load_stage_cells).collect();

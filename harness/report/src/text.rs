@@ -1,6 +1,6 @@
 //! Number formatting shared by the renderers.
 
-use crate::model::{AccuracyRow, ComparisonRow, Estimate, Report, ThroughputRow};
+use crate::model::{AccuracyRow, ComparisonRow, ErrorRow, Estimate, Report, ThroughputRow};
 
 /// `123.4` or `-` when absent.
 pub fn ms(v: Option<f64>) -> String {
@@ -162,4 +162,52 @@ pub fn load_stage_cells(r: &crate::model::LoadStageRow) -> Vec<String> {
         estimate(&v.p99),
         ms(v.max),
     ]
+}
+
+/// Columns of the errors-by-stage table.
+pub const ERROR_HEADER: [&str; 5] = ["run", "stage", "error kind", "spans", "example"];
+
+/// One row of the errors-by-stage table (the example as one line).
+pub fn error_cells(r: &ErrorRow) -> Vec<String> {
+    vec![
+        r.run.clone(),
+        r.stage.clone(),
+        r.kind.clone(),
+        r.count.to_string(),
+        one_line(&r.example, usize::MAX),
+    ]
+}
+
+/// An error row as one terminal line: `llm: connect × 29, e.g. "…"` (the run first when the
+/// report covers several).
+pub fn error_line(r: &ErrorRow, with_run: bool) -> String {
+    let run = if with_run {
+        format!("{} · ", r.run)
+    } else {
+        String::new()
+    };
+    let example = one_line(&r.example, EXAMPLE_CHARS);
+    if example.is_empty() {
+        format!("{run}{}: {} × {}", r.stage, r.kind, r.count)
+    } else {
+        format!(
+            "{run}{}: {} × {}, e.g. \"{example}\"",
+            r.stage, r.kind, r.count
+        )
+    }
+}
+
+/// The most characters of an example message a terminal line shows.
+const EXAMPLE_CHARS: usize = 240;
+
+/// `s` with its whitespace runs (line breaks included) as single spaces, cut to `max`
+/// characters with an ellipsis.
+fn one_line(s: &str, max: usize) -> String {
+    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }

@@ -52,6 +52,13 @@ fn report() -> Report {
             p99: estimate(1495.9),
             max: Some(1495.9),
         }],
+        errors: vec![ErrorRow {
+            run: "smoke-1".into(),
+            stage: "llm".into(),
+            kind: "connect".into(),
+            count: 7,
+            example: "refused <b>127.0.0.1:9</b> | \"now\"\nthen".into(),
+        }],
         throughput: vec![],
         load_stages: vec![],
         accuracy: vec![],
@@ -154,4 +161,34 @@ fn escape_covers_every_special_character() {
         escape("<a href='x'>\"&\"</a>"),
         "&lt;a href=&#39;x&#39;&gt;&quot;&amp;&quot;&lt;/a&gt;"
     );
+}
+
+#[test]
+fn every_output_says_why_spans_failed() {
+    let r = report();
+    let text = latlab_report::terminal::render(&r);
+    assert!(
+        text.contains("errors by stage")
+            && text
+                .contains("llm: connect × 7, e.g. \"refused <b>127.0.0.1:9</b> | \"now\" then\""),
+        "{text}"
+    );
+    let md = latlab_report::markdown::render(&r);
+    assert!(
+        md.contains("## Errors by stage")
+            && md.contains(
+                "| smoke-1 | llm | connect | 7 | refused &lt;b&gt;127.0.0.1:9&lt;/b&gt; \\| \"now\" then |"
+            ),
+        "{md}"
+    );
+    let html = render(&r, &[]);
+    assert!(
+        html.contains("<h2>Errors by stage</h2>")
+            && html.contains("refused &lt;b&gt;127.0.0.1:9&lt;/b&gt; | &quot;now&quot; then"),
+        "{html}"
+    );
+    assert!(!html.contains("<b>127"));
+    let json: serde_json::Value = serde_json::from_str(&latlab_report::json(&r)).unwrap();
+    assert_eq!(json["errors"][0]["kind"], "connect");
+    assert_eq!(json["errors"][0]["count"], 7);
 }
