@@ -184,8 +184,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
         dropped_calls: sum(|c| c.dropped_calls),
         max_in_flight: sum(|c| c.max_in_flight),
     });
-    manifest.pacing = lag_of("frames").map(|h| manifest::pacing_of(&h));
-    manifest.call_starts = lag_of("call_starts").map(|h| manifest::lag_of(&h));
+    manifest.pacing = lag_of("frames").map(manifest::pacing_of);
+    manifest.call_starts = lag_of("call_starts").map(manifest::lag_of);
     manifest.llm_queue_wait = crate::measurer::llm_queue_wait(&turns);
     manifest.emulator = None;
     manifest.telemetry = None;
