@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use latlab_report::model::{
-    AccuracyRow, CdfSeries, ErrorRow, Estimate, LoadStageRow, ParetoPoint, PlotData, Report,
-    SCHEMA_VERSION, StageHistogram, SummaryRow, TelemetryPhase, TelemetrySeries, ThroughputRow,
-    TimeSeries, TurnDetail, WaterfallBar,
+    AccuracyRow, CdfSeries, ErrorRow, Estimate, LoadStageRow, MeasurerRow, ParetoPoint, PlotData,
+    Report, SCHEMA_VERSION, StageHistogram, SummaryRow, TelemetryPhase, TelemetrySeries,
+    ThroughputRow, TimeSeries, TurnDetail, WaterfallBar,
 };
 use polars::prelude::*;
 
@@ -111,6 +111,7 @@ pub fn summarize(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
         runs: loaded.runs.iter().map(|r| r.facts.clone()).collect(),
         summary: summary_rows(&loaded, &series),
         errors: Vec::new(),
+        measurer: Vec::new(),
         throughput: Vec::new(),
         load_stages: Vec::new(),
         accuracy: Vec::new(),
@@ -204,6 +205,7 @@ pub fn build(loaded: &Loaded) -> Report {
         runs: loaded.runs.iter().map(|r| r.facts.clone()).collect(),
         summary,
         errors: error_rows(loaded),
+        measurer: measurer_rows(loaded),
         throughput: throughput(loaded, &series),
         load_stages: load_stages(loaded, &series),
         plots: PlotData {
@@ -220,6 +222,43 @@ pub fn build(loaded: &Loaded) -> Report {
         comparison: None,
         notes,
     }
+}
+
+/// latlab's own share per stage and the agent's LLM queue wait, per run, from each manifest.
+pub fn measurer_rows(loaded: &Loaded) -> Vec<MeasurerRow> {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let mut rows = Vec::new();
+    for run in &loaded.runs {
+        let m = &run.manifest;
+        for share in &m.measurer {
+            rows.push(MeasurerRow {
+                run: run.facts.run_id.clone(),
+                figure: "latlab's own share".into(),
+                stage: share.stage.as_str().into(),
+                measured: share.measured.clone(),
+                n: share.share.count,
+                p50_ms: ms(share.share.p50_ns),
+                p99_ms: ms(share.share.p99_ns),
+                max_ms: ms(share.share.max_ns),
+            });
+        }
+        if let Some(q) = m.llm_queue_wait.as_ref().filter(|q| q.waited.count > 0) {
+            rows.push(MeasurerRow {
+                run: run.facts.run_id.clone(),
+                figure: "agent queueing (not latlab's)".into(),
+                stage: Stage::Llm.as_str().into(),
+                measured: format!(
+                    "LLM requests that waited behind the call's previous one ({} of {})",
+                    q.waited.count, q.requests
+                ),
+                n: q.waited.count,
+                p50_ms: ms(q.waited.p50_ns),
+                p99_ms: ms(q.waited.p99_ns),
+                max_ms: ms(q.waited.max_ns),
+            });
+        }
+    }
+    rows
 }
 
 /// Why spans failed, per run (in the order given), stage (in pipeline order) and error kind

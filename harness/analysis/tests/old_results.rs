@@ -24,6 +24,8 @@ fn a_folder_from_before_the_results_crate_opens_with_its_facts() {
     let counts = run.manifest.counts.as_ref().unwrap();
     assert_eq!((counts.calls, counts.turns, counts.spans), (4, 10, 50));
     assert_eq!(run.manifest.measurer.len(), 4);
+    let report = latlab_analysis::analyze(&[data("run-2026-12-smoke")]).unwrap();
+    assert_eq!(report.measurer.len(), 4, "{:?}", report.measurer);
 }
 
 #[test]

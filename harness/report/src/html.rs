@@ -3,8 +3,9 @@
 
 use crate::model::{Estimate, Report, TurnDetail};
 use crate::text::{
-    COMPARISON_HEADER, ERROR_HEADER, LOAD_STAGE_HEADER, VOICE_HEADER, comparison_cells,
-    error_cells, load_stage_cells, ms, stage, throughput_cells, voice_cells,
+    COMPARISON_HEADER, ERROR_HEADER, LOAD_STAGE_HEADER, MEASURER_HEADER, VOICE_HEADER,
+    comparison_cells, error_cells, load_stage_cells, measurer_cells, ms, stage, throughput_cells,
+    voice_cells,
 };
 
 /// Escapes text for HTML element content and attribute values.
@@ -203,6 +204,25 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
             h.push_str("</tr>\n");
         }
         h.push_str("</table>\n");
+    }
+
+    if !report.measurer.is_empty() {
+        h.push_str("<h2>The measurement itself</h2><p>latlab's own share of each stage (its clients, tasks and loopback, against the emulator's wire trace) and the agent's LLM queueing, which is the system's time and is not in the share.</p><table>");
+        h.push_str(&th(&MEASURER_HEADER));
+        for r in &report.measurer {
+            h.push_str("<tr>");
+            for (i, c) in measurer_cells(r).iter().enumerate() {
+                h.push_str(&if i >= 4 { td(c) } else { tdl(c) });
+            }
+            h.push_str(
+                "</tr>
+",
+            );
+        }
+        h.push_str(
+            "</table>
+",
+        );
     }
 
     if let Some(c) = &report.comparison {

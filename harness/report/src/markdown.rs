@@ -2,8 +2,9 @@
 
 use crate::model::Report;
 use crate::text::{
-    COMPARISON_HEADER, ERROR_HEADER, LOAD_STAGE_HEADER, VOICE_HEADER, comparison_cells,
-    error_cells, estimate, load_stage_cells, ms, stage, throughput_cells, voice_cells,
+    COMPARISON_HEADER, ERROR_HEADER, LOAD_STAGE_HEADER, MEASURER_HEADER, VOICE_HEADER,
+    comparison_cells, error_cells, estimate, load_stage_cells, measurer_cells, ms, stage,
+    throughput_cells, voice_cells,
 };
 
 /// Escapes text for a Markdown table cell (and keeps HTML inert).
@@ -85,6 +86,14 @@ pub fn render(report: &Report) -> String {
         out.push_str(&header(&ERROR_HEADER));
         for r in &report.errors {
             let cells: Vec<String> = error_cells(r).iter().map(|c| cell(c)).collect();
+            out.push_str(&row(&cells));
+        }
+    }
+    if !report.measurer.is_empty() {
+        out.push_str("\n## The measurement itself\n\n");
+        out.push_str(&header(&MEASURER_HEADER));
+        for r in &report.measurer {
+            let cells: Vec<String> = measurer_cells(r).iter().map(|c| cell(c)).collect();
             out.push_str(&row(&cells));
         }
     }

@@ -24,6 +24,10 @@ pub struct Report {
     /// Why spans failed: per run × stage × error kind, with a count and one example.
     #[serde(default)]
     pub errors: Vec<ErrorRow>,
+    /// latlab's own share of each stage's latency, and the agent's LLM queueing beside it
+    /// (never in it), per run, from the manifest (emulated runs only).
+    #[serde(default)]
+    pub measurer: Vec<MeasurerRow>,
     /// Rates per run × profile.
     pub throughput: Vec<ThroughputRow>,
     /// Voice-to-voice per load stage, for runs that ramped their load.
@@ -142,6 +146,28 @@ pub struct ErrorRow {
     pub count: u64,
     /// One of their messages (a server's or the OS's words: escape when rendering).
     pub example: String,
+}
+
+/// One figure about the measurement itself: latlab's own share of a stage's latency, or time
+/// the agent spent queueing that is the system's and not latlab's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasurerRow {
+    /// Run id.
+    pub run: String,
+    /// `latlab's own share` or `agent queueing`.
+    pub figure: String,
+    /// The stage it belongs to.
+    pub stage: String,
+    /// What was measured, in words.
+    pub measured: String,
+    /// Samples it stands on.
+    pub n: u64,
+    /// Median, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Largest, ms.
+    pub max_ms: f64,
 }
 
 /// Voice-to-voice of the turns that ended while one load stage held.

@@ -1,6 +1,8 @@
 //! Number formatting shared by the renderers.
 
-use crate::model::{AccuracyRow, ComparisonRow, ErrorRow, Estimate, Report, ThroughputRow};
+use crate::model::{
+    AccuracyRow, ComparisonRow, ErrorRow, Estimate, MeasurerRow, Report, ThroughputRow,
+};
 
 /// `123.4` or `-` when absent.
 pub fn ms(v: Option<f64>) -> String {
@@ -166,6 +168,25 @@ pub fn load_stage_cells(r: &crate::model::LoadStageRow) -> Vec<String> {
 
 /// Columns of the errors-by-stage table.
 pub const ERROR_HEADER: [&str; 5] = ["run", "stage", "error kind", "spans", "example"];
+
+/// Columns of the measurer table.
+pub const MEASURER_HEADER: [&str; 8] = [
+    "run", "figure", "stage", "measured", "n", "p50 ms", "p99 ms", "max ms",
+];
+
+/// One row of the measurer table.
+pub fn measurer_cells(r: &MeasurerRow) -> Vec<String> {
+    vec![
+        r.run.clone(),
+        r.figure.clone(),
+        r.stage.clone(),
+        r.measured.clone(),
+        r.n.to_string(),
+        format!("{:.3}", r.p50_ms),
+        format!("{:.3}", r.p99_ms),
+        format!("{:.3}", r.max_ms),
+    ]
+}
 
 /// One row of the errors-by-stage table (the example as one line).
 pub fn error_cells(r: &ErrorRow) -> Vec<String> {

@@ -52,6 +52,29 @@ fn report() -> Report {
             p99: estimate(1495.9),
             max: Some(1495.9),
         }],
+        measurer: vec![
+            MeasurerRow {
+                run: "smoke-1".into(),
+                figure: "latlab's own share".into(),
+                stage: "tts".into(),
+                measured: "first audible sample: the <emulator>'s mark to latlab's".into(),
+                n: 30,
+                p50_ms: 0.49,
+                p99_ms: 2.6,
+                max_ms: 3.1,
+            },
+            MeasurerRow {
+                run: "smoke-1".into(),
+                figure: "agent queueing (not latlab's)".into(),
+                stage: "llm".into(),
+                measured: "LLM requests that waited behind the call's previous one (5 of 30)"
+                    .into(),
+                n: 5,
+                p50_ms: 198.0,
+                p99_ms: 678.25,
+                max_ms: 700.0,
+            },
+        ],
         errors: vec![ErrorRow {
             run: "smoke-1".into(),
             stage: "llm".into(),
@@ -191,4 +214,23 @@ fn every_output_says_why_spans_failed() {
     let json: serde_json::Value = serde_json::from_str(&latlab_report::json(&r)).unwrap();
     assert_eq!(json["errors"][0]["kind"], "connect");
     assert_eq!(json["errors"][0]["count"], 7);
+}
+
+#[test]
+fn the_markdown_and_html_show_latlabs_share_and_the_agents_queueing_apart() {
+    let r = report();
+    let md = latlab_report::markdown::render(&r);
+    assert!(md.contains("## The measurement itself"), "{md}");
+    assert!(
+        md.contains("| smoke-1 | agent queueing (not latlab's) | llm |") && md.contains("678.250"),
+        "{md}"
+    );
+    let html = render(&r, &[]);
+    assert!(html.contains("<h2>The measurement itself</h2>"), "{html}");
+    assert!(
+        html.contains("the &lt;emulator&gt;&#39;s mark") || html.contains("the &lt;emulator&gt;")
+    );
+    assert!(!html.contains("<emulator>"));
+    let json: serde_json::Value = serde_json::from_str(&latlab_report::json(&r)).unwrap();
+    assert_eq!(json["measurer"][1]["n"], 5);
 }
