@@ -31,7 +31,7 @@ use latlab_emulator::{Mark, WireEvent};
 
 use crate::sinks::hdr;
 
-pub use latlab_results::manifest::StageShare;
+pub use latlab_results::manifest::{QueueWait, StageShare};
 
 /// The emulator's wire events, as ns since the run's epoch, by session and mark, sorted.
 struct Wire(HashMap<(String, Mark), Vec<u64>>);
@@ -151,8 +151,6 @@ pub fn measure(
     })
     .collect()
 }
-
-pub use latlab_results::manifest::QueueWait;
 
 /// The LLM queue wait of `turns`; `None` when no turn says (no request sent, or results
 /// from before the field existed).

@@ -18,15 +18,10 @@ pub struct Run {
     pub dir: PathBuf,
     /// Facts from its `manifest.json`.
     pub facts: RunFacts,
-    /// Profiles in the order the run ran them.
-    pub profiles: Vec<String>,
-    /// Notes the run raised (pacing warnings, interruptions).
-    pub notes: Vec<String>,
     /// The run's load stages, when it ran a ramp of more than one.
     pub ramp: Option<Ramp>,
-    /// Each call's voice, when the dataset says (manifest `call_voices`).
-    pub voices: std::collections::BTreeMap<String, String>,
-    /// The whole manifest, typed.
+    /// The whole manifest, typed: its notes, each call's voice (`call_voices`) and the rest
+    /// are read from here.
     pub manifest: RunManifest,
 }
 
@@ -94,12 +89,14 @@ impl Run {
         Ok(Run {
             dir: dir.to_path_buf(),
             facts,
-            profiles: m.profile_names(),
-            notes: m.notes.clone(),
             ramp,
-            voices: m.call_voices.clone(),
             manifest: m,
         })
+    }
+
+    /// Profiles in the order the run ran them.
+    pub fn profiles(&self) -> Vec<String> {
+        self.manifest.profile_names()
     }
 
     /// The spans table.

@@ -135,7 +135,7 @@ impl Loaded {
         let mut out = Vec::new();
         for run in &self.runs {
             let id = &run.facts.run_id;
-            let mut profiles: Vec<String> = run.profiles.clone();
+            let mut profiles: Vec<String> = run.profiles();
             for g in self.groups.iter().filter(|g| &g.run == id) {
                 if !profiles.contains(&g.profile) {
                     profiles.push(g.profile.clone());
@@ -184,7 +184,8 @@ pub fn build(loaded: &Loaded) -> Report {
             ));
         }
         notes.extend(
-            run.notes
+            run.manifest
+                .notes
                 .iter()
                 .map(|n| format!("run {}: {n}", run.facts.run_id)),
         );
@@ -437,7 +438,7 @@ fn accuracy_by_voice(loaded: &Loaded, series: &[(String, String)]) -> Vec<Accura
             .runs
             .iter()
             .find(|r| &r.facts.run_id == run)
-            .map(|r| &r.voices)
+            .map(|r| &r.manifest.call_voices)
             .filter(|v| !v.is_empty())
         else {
             continue;

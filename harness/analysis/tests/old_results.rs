@@ -19,7 +19,7 @@ fn a_folder_from_before_the_results_crate_opens_with_its_facts() {
     assert_eq!(run.facts.scenario, "smoke");
     assert_eq!(run.facts.seed, 42);
     assert_eq!(run.facts.speed, 4.0);
-    assert_eq!(run.profiles, ["balanced", "aggressive"]);
+    assert_eq!(run.profiles(), ["balanced", "aggressive"]);
     assert!(run.facts.cores > 0 && !run.facts.run_id.is_empty());
     let counts = run.manifest.counts.as_ref().unwrap();
     assert_eq!((counts.calls, counts.turns, counts.spans), (4, 10, 50));
@@ -43,7 +43,7 @@ fn a_folder_from_before_the_results_crate_analyses_end_to_end() {
 #[test]
 fn the_older_golden_run_still_opens() {
     let run = latlab_analysis::Run::open(&data("golden-run")).unwrap();
-    assert!(!run.profiles.is_empty());
+    assert!(!run.profiles().is_empty());
 }
 
 #[test]
