@@ -22,5 +22,6 @@ pub mod schedule;
 pub mod stage;
 pub mod text;
 pub mod timing;
+pub mod vision;
 
 pub use latlab_results::{profile, wer};

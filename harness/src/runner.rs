@@ -281,6 +281,7 @@ fn opening_manifest(
         emulator: None,
         measurer: Vec::new(),
         llm_queue_wait: None,
+        vision: None,
         notes: Vec::new(),
     })
 }

@@ -143,6 +143,71 @@ pub const TURNS: [&str; 29] = [
     ERROR_MESSAGE,
 ];
 
+/// Camera stream index (frames table).
+pub const STREAM: &str = "stream";
+/// Frame index within the stream's replay.
+pub const FRAME: &str = "frame";
+/// Frame index within the video file.
+pub const SOURCE_FRAME: &str = "source_frame";
+/// Scheduled capture time of a frame: the anchor of its latency.
+pub const CAPTURE_NS: &str = "capture_ns";
+/// Preprocessing done.
+pub const PREPROCESS_END_NS: &str = "preprocess_end_ns";
+/// Inference done.
+pub const INFERENCE_END_NS: &str = "inference_end_ns";
+/// Postprocessing done: the frame's result.
+pub const RESULT_NS: &str = "result_ns";
+/// Capture → picked up by the detector (a duration).
+pub const QUEUE_WAIT_NS: &str = "queue_wait_ns";
+/// Preprocessing duration.
+pub const PREPROCESS_NS: &str = "preprocess_ns";
+/// Inference duration.
+pub const INFERENCE_NS: &str = "inference_ns";
+/// Postprocessing duration.
+pub const POSTPROCESS_NS: &str = "postprocess_ns";
+/// The frame's deadline from capture (a duration).
+pub const DEADLINE_NS: &str = "deadline_ns";
+/// The frame missed its deadline (late, skipped or failed).
+pub const MISSED: &str = "missed";
+/// Detections kept after NMS.
+pub const DETECTIONS: &str = "detections";
+/// Detections matched to a reference box (all classes).
+pub const TP: &str = "tp";
+/// Detections matched to none (all classes).
+pub const FP: &str = "fp";
+/// Reference boxes missed (all classes).
+pub const FN: &str = "fn";
+
+/// The frames table, in order (one row per [`crate::frame::FrameRecord`]).
+pub const FRAMES: [&str; 26] = [
+    RUN,
+    SCENARIO,
+    PROFILE,
+    STREAM,
+    FRAME,
+    SOURCE_FRAME,
+    BACKEND,
+    CAPTURE_NS,
+    START_NS,
+    PREPROCESS_END_NS,
+    INFERENCE_END_NS,
+    RESULT_NS,
+    LATENCY_NS,
+    QUEUE_WAIT_NS,
+    PREPROCESS_NS,
+    INFERENCE_NS,
+    POSTPROCESS_NS,
+    DEADLINE_NS,
+    MISSED,
+    OUTCOME,
+    DETECTIONS,
+    TP,
+    FP,
+    FN,
+    ERROR_KIND,
+    ERROR_MESSAGE,
+];
+
 /// Columns added after the first version of the tables: absent from older files, where
 /// readers take them as null.
 pub const ADDED: [&str; 2] = [LLM_QUEUED_NS, LLM_QUEUE_WAIT_NS];

@@ -12,6 +12,10 @@ pub const TURNS_LOG: &str = "turns.jsonl";
 pub const SPANS_PARQUET: &str = "spans.parquet";
 /// The turns table (columns: [`crate::columns::TURNS`]).
 pub const TURNS_PARQUET: &str = "turns.parquet";
+/// One [`crate::frame::FrameRecord`] per line, appended as frames finish (the vision lane).
+pub const FRAMES_LOG: &str = "frames.jsonl";
+/// The frames table (columns: [`crate::columns::FRAMES`]).
+pub const FRAMES_PARQUET: &str = "frames.parquet";
 /// HdrHistogram interval log of each profile × stage latency, one histogram per window.
 pub const LATENCY_LOG: &str = "latency.hlog";
 /// HdrHistogram interval log of the harness's own scheduling lag.
@@ -33,8 +37,10 @@ pub const SUMMARY_MD: &str = "summary.md";
 pub const EXPORT_DIR: &str = "export";
 
 /// The files a run itself writes: the record of the run, which nothing else may overwrite.
-pub const RUN_RECORD: [&str; 9] = [
+pub const RUN_RECORD: [&str; 11] = [
     MANIFEST,
+    FRAMES_LOG,
+    FRAMES_PARQUET,
     SPANS_LOG,
     TURNS_LOG,
     SPANS_PARQUET,

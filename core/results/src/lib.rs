@@ -5,7 +5,7 @@
 //! agree on lives here and only here: the [`manifest`] and its parts, the run's
 //! [`manifest::RunStatus`], the rows of the results tables ([`span::Span`],
 //! [`span::TurnTimeline`]) with their [`span::Stage`], [`span::Outcome`] and
-//! [`span::ErrorKind`] names, the [`load`] stages, the [`telemetry`] samples, the profiles'
+//! [`span::ErrorKind`] names, the vision lane's [`frame::FrameRecord`] rows, the [`load`] stages, the [`telemetry`] samples, the profiles'
 //! knobs ([`profile`]), how transcripts are scored ([`wer`]), and every [`files`] and
 //! [`columns`] name.
 //!
@@ -32,6 +32,7 @@ use std::path::PathBuf;
 
 pub mod columns;
 pub mod files;
+pub mod frame;
 pub mod load;
 pub mod manifest;
 pub mod profile;

@@ -140,6 +140,9 @@ pub struct RunManifest {
     /// turns' `llm_queue_wait_ns`, absent when no request was sent (and in older results).
     #[serde(default)]
     pub llm_queue_wait: Option<QueueWait>,
+    /// The vision lane (video replay through a detector), when the scenario has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision: Option<crate::frame::VisionFacts>,
     /// Notes (warnings the run raised).
     pub notes: Vec<String>,
 }

@@ -8,7 +8,7 @@
 
 pub mod models;
 
-#[cfg(any(feature = "local-vad", feature = "local-tts"))]
+#[cfg(any(feature = "local-vad", feature = "local-tts", feature = "local-vision"))]
 pub mod onnx;
 
 #[cfg(feature = "local-vad")]
