@@ -465,6 +465,10 @@ pub fn local_models(scenario: &Scenario) -> Vec<String> {
         }
     }
     let _ = b;
+    if let Some(v) = &scenario.spec.video {
+        names.extend(v.local_models(&scenario.profiles));
+        names.dedup();
+    }
     names
 }
 

@@ -23,3 +23,4 @@ pub mod scenario;
 pub mod sinks;
 pub mod summary;
 pub mod telemetry;
+pub mod vision;

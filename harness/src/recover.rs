@@ -1,9 +1,11 @@
 //! `latlab recover`: rebuild a killed or interrupted run's Parquet and histogram files from
-//! its append-only logs.
+//! its append-only logs (`frames.parquet` too, from `frames.jsonl`, when the run had a vision
+//! lane).
 
 use std::path::Path;
 
 use latlab_core::timing::{Outcome, Span, TurnTimeline};
+use latlab_core::vision::FrameRecord;
 
 use crate::manifest::{Counts, RunManifest, RunStatus};
 use crate::runner::sort_results;
@@ -27,6 +29,19 @@ pub fn recover(dir: &Path) -> anyhow::Result<Recovered> {
     // A span whose turn line never made it is still a complete, valid span: keep both logs as they are.
     sort_results(&mut spans, &mut turns);
     sinks::write_tables(dir, &spans, &turns)?;
+    let frames_log = dir.join(latlab_results::files::FRAMES_LOG);
+    let (mut frames, torn_frames) = if frames_log.exists() {
+        sinks::read_log::<FrameRecord>(&frames_log)?
+    } else {
+        (Vec::new(), 0)
+    };
+    let run_id = RunManifest::read(dir).map(|m| m.run_id).unwrap_or_default();
+    let scenario = RunManifest::read(dir)
+        .map(|m| m.scenario.name)
+        .unwrap_or_default();
+    if frames_log.exists() {
+        crate::vision::write_table(dir, &run_id, &scenario, &mut frames)?;
+    }
     if let Ok(mut manifest) = RunManifest::read(dir)
         && manifest.status == RunStatus::Running
     {
@@ -48,11 +63,15 @@ pub fn recover(dir: &Path) -> anyhow::Result<Recovered> {
             max_in_flight: manifest.counts.as_ref().map_or(0, |c| c.max_in_flight),
         });
         manifest.llm_queue_wait = crate::measurer::llm_queue_wait(&turns);
+        if let Some(v) = &mut manifest.vision {
+            let names: Vec<String> = manifest.profiles.iter().map(|p| p.name.clone()).collect();
+            v.accuracy = crate::vision::accuracy_of(&frames, &names);
+        }
         manifest.write(dir)?;
     }
     Ok(Recovered {
         spans: spans.len(),
         turns: turns.len(),
-        torn_lines: torn_spans + torn_turns,
+        torn_lines: torn_spans + torn_turns + torn_frames,
     })
 }

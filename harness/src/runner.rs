@@ -27,6 +27,7 @@ use crate::manifest::{self, Counts, Fingerprint, LoadFacts, RunManifest, RunStat
 use crate::scenario::{LoadModel, LoadPlan, Scenario};
 use crate::sinks::{self, Recorded, RunSink, hdr};
 use crate::telemetry::{Telemetry, TelemetryFacts};
+use crate::vision;
 
 /// Command-line overrides of a scenario.
 #[derive(Debug, Clone, Default)]
@@ -75,8 +76,10 @@ pub async fn run(
     let setup = Setup::resolve(scenario, opts)?;
     let emulator = start_emulator(&setup).await?;
     let (backend_set, backends) = load_backends(&setup, emulator.as_ref())?;
+    let detectors = load_detectors(&setup, emulator.as_ref()).await?;
     let dir = results_dir(opts, &scenario.spec.name)?;
     let mut manifest = opening_manifest(&setup, &backend_set, &dir)?;
+    detectors.describe(&setup, &mut manifest);
     manifest.write(&dir)?;
     let (live, observer) = LiveView::start(opts, setup.shard_calls * setup.profiles.len()).await?;
     let sink = Arc::new(RunSink::create(&dir, Some(Box::new(observer)))?);
@@ -84,11 +87,22 @@ pub async fn run(
     let clock = RunClock::start(interrupt);
     let telemetry = start_telemetry(&dir, clock.epoch, &mut manifest);
     let driver = Driver::new(&setup, &clock, &sink, &live);
-    let totals = drive_profiles(&setup, &driver, backends, &replay, &mut manifest).await?;
+    let frames = match &setup.vision {
+        Some(_) => Some(Arc::new(vision::FrameSink::create(&dir)?)),
+        None => None,
+    };
+    let lanes = Lanes {
+        detectors,
+        frames,
+        stats: Vec::new(),
+    };
+    let (totals, lanes) =
+        drive_profiles(&setup, &driver, backends, lanes, &replay, &mut manifest).await?;
     live.finish();
     clock.finish();
     let telemetry = telemetry.map(Telemetry::stop);
     let recorded = finish_sinks(&dir, &sink, &backend_set)?;
+    finish_vision(&dir, &setup, &lanes, &mut manifest)?;
     if let Some(emulator) = emulator {
         settle_emulator(emulator, &setup, &clock.epoch, &recorded, &mut manifest).await;
     }
@@ -116,12 +130,23 @@ struct Setup<'a> {
     /// This shard's share, for the progress bar (0: unknown).
     shard_calls: usize,
     profiles: Vec<Profile>,
+    /// The vision lane's video, decoded (before the clock starts), when the scenario has one.
+    vision: Option<vision::Prepared>,
 }
 
 impl<'a> Setup<'a> {
     fn resolve(scenario: &'a Scenario, opts: &RunOptions) -> anyhow::Result<Setup<'a>> {
         let spec = &scenario.spec;
-        let dataset = Dataset::load(&scenario.dataset_dir)?;
+        let dataset = if scenario.runs_audio() {
+            Dataset::load(&scenario.dataset_dir)?
+        } else {
+            // Camera streams only: no recorded calls.
+            Dataset {
+                dir: scenario.dataset_dir.clone(),
+                manifest_path: scenario.path.clone(),
+                calls: Vec::new(),
+            }
+        };
         let seed = opts.seed.unwrap_or(spec.seed);
         let speed = opts.speed.unwrap_or(spec.speed);
         if !(speed.is_finite() && speed > 0.0 && speed <= 100.0) {
@@ -146,6 +171,13 @@ impl<'a> Setup<'a> {
             .filter(|&k| shard.includes(k))
             .count();
         let profiles = chosen_profiles(scenario, &opts.profiles)?;
+        let vision = match &spec.video {
+            Some(v) if profiles.iter().any(|p| p.lanes.video()) => Some(vision::prepare(
+                v,
+                scenario.path.parent().unwrap_or(Path::new(".")),
+            )?),
+            _ => None,
+        };
         Ok(Setup {
             scenario,
             dataset,
@@ -159,6 +191,7 @@ impl<'a> Setup<'a> {
             calls_per_profile,
             shard_calls,
             profiles,
+            vision,
         })
     }
 }
@@ -429,20 +462,103 @@ struct Totals {
     cut_off: usize,
 }
 
-/// Drives each profile's load in turn, after its warm-up, until all are done or the run is
-/// stopped; records each profile's load start in the manifest.
+/// Each profile's detector (None: the profile runs no camera streams), loaded before the
+/// clock starts, with its resolved settings.
+struct Detectors {
+    per_profile: Vec<Option<(vision::ProfileVision, Arc<dyn latlab_core::vision::Detector>)>>,
+    loads: Vec<latlab_results::manifest::ModelLoad>,
+}
+
+impl Detectors {
+    /// Records the detectors in the manifest: their loads, and per profile the detector and
+    /// policy, with the video's facts.
+    fn describe(&self, setup: &Setup<'_>, manifest: &mut RunManifest) {
+        manifest.model_loads.extend(self.loads.iter().cloned());
+        let Some(prepared) = &setup.vision else {
+            return;
+        };
+        let mut facts = prepared.facts.clone();
+        for (profile, d) in setup.profiles.iter().zip(&self.per_profile) {
+            if let Some((pv, det)) = d {
+                facts.detectors.insert(profile.name.clone(), det.describe());
+                facts.policies.insert(profile.name.clone(), pv.policy);
+            }
+        }
+        manifest.vision = Some(facts);
+    }
+}
+
+/// Loads one detector per distinct setting (profiles sharing one share it) and runs one frame
+/// through each, outside the clock, so no frame pays for a cold start.
+async fn load_detectors(
+    setup: &Setup<'_>,
+    emulator: Option<&Emulator>,
+) -> anyhow::Result<Detectors> {
+    let mut out = Detectors {
+        per_profile: Vec::new(),
+        loads: Vec::new(),
+    };
+    let (Some(spec), Some(prepared)) = (&setup.scenario.spec.video, &setup.vision) else {
+        out.per_profile = setup.profiles.iter().map(|_| None).collect();
+        return Ok(out);
+    };
+    let url = emulator.map(|e| e.detector_url());
+    let timeouts = setup.scenario.spec.limits.timeouts();
+    let mut cache: Vec<(vision::DetectorSpec, Arc<dyn latlab_core::vision::Detector>)> = Vec::new();
+    for profile in &setup.profiles {
+        if !profile.lanes.video() {
+            out.per_profile.push(None);
+            continue;
+        }
+        let pv = vision::for_profile(spec, profile);
+        let detector = match cache.iter().find(|(s, _)| *s == pv.detector) {
+            Some((_, d)) => Arc::clone(d),
+            None => {
+                let d = vision::build_detector(&pv.detector, url.as_deref(), &timeouts, &mut out.loads)
+                    .await
+                    .with_context(|| format!("profile {}: the detector", profile.name))?;
+                if let Some(first) = prepared.frames.first() {
+                    d.detect(first).await.map_err(|e| {
+                        anyhow::anyhow!("profile {}: the detector's warm-up frame: {e}", profile.name)
+                    })?;
+                }
+                cache.push((pv.detector.clone(), Arc::clone(&d)));
+                d
+            }
+        };
+        out.per_profile.push(Some((pv, detector)));
+    }
+    Ok(out)
+}
+
+/// The vision lane while it runs: the detectors, the frame sink and each profile's stream
+/// statistics.
+struct Lanes {
+    detectors: Detectors,
+    frames: Option<Arc<vision::FrameSink>>,
+    stats: Vec<vision::LaneStats>,
+}
+
+/// Drives each profile in turn — its calls (after its warm-up) and its camera streams side by
+/// side, on the same clock — until all are done or the run is stopped; records each
+/// profile's load start in the manifest.
 async fn drive_profiles(
     setup: &Setup<'_>,
     driver: &Driver,
     backends: Vec<Backends>,
+    mut lanes: Lanes,
     replay: &Replay,
     manifest: &mut RunManifest,
-) -> anyhow::Result<Totals> {
+) -> anyhow::Result<(Totals, Lanes)> {
     let spec = &setup.scenario.spec;
     let plan = &setup.plan;
     let mut totals = Totals::default();
-    for (profile, backends) in setup.profiles.iter().zip(backends) {
-        warm_up(setup, profile, &backends, replay, manifest).await;
+    let detectors = std::mem::take(&mut lanes.detectors.per_profile);
+    for ((profile, backends), detector) in setup.profiles.iter().zip(backends).zip(detectors) {
+        let audio = profile.lanes.audio();
+        if audio {
+            warm_up(setup, profile, &backends, replay, manifest).await;
+        }
         let launcher = Launcher {
             run: manifest.run_id.clone(),
             scenario: spec.name.clone(),
@@ -454,34 +570,119 @@ async fn drive_profiles(
             timeouts: spec.limits.timeouts(),
             backends,
         };
-        let done = match plan.model {
-            LoadModel::Closed => {
-                driver
-                    .closed(&launcher, &setup.windows, plan.max_calls, spec.stagger_ms)
-                    .await?
+        // The camera streams start with the profile's load, a little ahead so frame 0 is
+        // not late.
+        let video_start = driver.epoch.elapsed_ns() + 10_000_000;
+        let calls = async {
+            if !audio {
+                return Ok(None);
             }
-            LoadModel::Open => {
-                driver
-                    .open(
-                        &launcher,
-                        &setup.arrivals,
-                        setup.shard.share(plan.max_in_flight),
+            let done = match plan.model {
+                LoadModel::Closed => {
+                    driver
+                        .closed(&launcher, &setup.windows, plan.max_calls, spec.stagger_ms)
+                        .await?
+                }
+                LoadModel::Open => {
+                    driver
+                        .open(
+                            &launcher,
+                            &setup.arrivals,
+                            setup.shard.share(plan.max_in_flight),
+                        )
+                        .await?
+                }
+            };
+            anyhow::Ok(Some(done))
+        };
+        let streams = async {
+            match (&setup.vision, detector, &lanes.frames) {
+                (Some(prepared), Some((pv, detector)), Some(sink)) => Some(
+                    vision::drive(
+                        prepared,
+                        &profile.name,
+                        &pv,
+                        detector,
+                        setup.speed,
+                        video_start,
+                        driver.epoch,
+                        driver.pacer.clone(),
+                        Arc::clone(&driver.stop),
+                        Arc::clone(sink),
                     )
-                    .await?
+                    .await,
+                ),
+                _ => None,
             }
         };
-        totals.started += done.started;
-        totals.dropped += done.dropped;
-        totals.cut_off += done.cut_off;
+        let (done, streamed) = tokio::join!(calls, streams);
+        if let Some(s) = streamed {
+            lanes.stats.push(s);
+        }
+        let load_start = match done? {
+            Some(done) => {
+                totals.started += done.started;
+                totals.dropped += done.dropped;
+                totals.cut_off += done.cut_off;
+                done.load_start
+            }
+            None => video_start,
+        };
         if let Some(load) = &mut manifest.load {
             load.profile_start_ns
-                .insert(profile.name.clone(), done.load_start);
+                .insert(profile.name.clone(), load_start);
         }
         if driver.stopped() {
             break;
         }
     }
-    Ok(totals)
+    Ok((totals, lanes))
+}
+
+/// Writes `frames.parquet` and the vision lane's closing facts: accuracy per profile and
+/// class, and a warning when latlab's own capture lag passed 1 ms.
+fn finish_vision(
+    dir: &Path,
+    setup: &Setup<'_>,
+    lanes: &Lanes,
+    manifest: &mut RunManifest,
+) -> anyhow::Result<()> {
+    let Some(sink) = &lanes.frames else {
+        return Ok(());
+    };
+    let mut frames = sink.take();
+    vision::write_table(dir, &manifest.run_id, &setup.scenario.spec.name, &mut frames)?;
+    let names: Vec<String> = setup.profiles.iter().map(|p| p.name.clone()).collect();
+    if let Some(v) = &mut manifest.vision {
+        v.accuracy = vision::accuracy_of(&frames, &names);
+    }
+    let stats: Vec<&vision::LaneStats> = lanes.stats.iter().collect();
+    let lag = vision::capture_lag(&stats);
+    if let Some(lag) = &lag
+        && lag.p99_ns > 1_000_000
+    {
+        manifest.notes.push(format!(
+            "WARNING: p99 frame capture lag was {:.2} ms (max {:.2} ms, {} frames picked up by an idle detector): latlab woke late for captures, so frame latencies partly describe the load generator",
+            lag.p99_ns as f64 / 1e6,
+            lag.max_ns as f64 / 1e6,
+            lag.count
+        ));
+    }
+    if let Some(v) = &mut manifest.vision {
+        v.capture_lag = lag;
+    }
+    let errors: u32 = lanes
+        .stats
+        .iter()
+        .flat_map(|s| s.streams.iter())
+        .map(|s| s.errors)
+        .sum();
+    if errors > 0 {
+        manifest.notes.push(format!(
+            "{errors} frames failed in the detector (frames.parquet `error_kind`, `error_message`)"
+        ));
+    }
+    Ok(())
 }
 
 /// The profile's warm-up turns (`warmup_turns`), outside the clock; their timings and any

@@ -42,7 +42,9 @@ pub struct ScenarioSpec {
     /// What the scenario measures.
     #[serde(default)]
     pub description: String,
-    /// Dataset folder, relative to the scenario file.
+    /// Dataset folder of recorded calls, relative to the scenario file (the audio lane; a
+    /// scenario whose profiles all run `lanes = "video"` may leave it out).
+    #[serde(default)]
     pub dataset: PathBuf,
     /// Seed for everything random (the emulator's timings and faults).
     #[serde(default = "default_seed")]
@@ -86,6 +88,10 @@ pub struct ScenarioSpec {
     /// Emulator settings, used when a backend's `base_url` is `emulator`.
     #[serde(default)]
     pub emulator: Option<EmulatorConfig>,
+    /// The vision lane: a recorded video replayed through a detector (`docs/scenarios.md`,
+    /// "Video").
+    #[serde(default)]
+    pub video: Option<crate::vision::VideoSpec>,
 }
 
 fn default_seed() -> u64 {
@@ -117,6 +123,18 @@ pub struct BackendsSpec {
     /// The endpointer of profiles with `endpointing = "vad"` (default: the energy VAD).
     #[serde(default)]
     pub vad: VadBackend,
+}
+
+impl Default for BackendsSpec {
+    /// The three cloud protocols against latlab's emulator.
+    fn default() -> BackendsSpec {
+        let emulated = format!(
+            "stt = {{ kind = \"deepgram\", base_url = \"{EMULATOR}\" }}\n\
+             llm = {{ kind = \"openai\", base_url = \"{EMULATOR}\" }}\n\
+             tts = {{ kind = \"elevenlabs\", base_url = \"{EMULATOR}\" }}\n"
+        );
+        toml::from_str(&emulated).expect("the default backends parse")
+    }
 }
 
 impl BackendsSpec {
@@ -567,6 +585,36 @@ impl Scenario {
                 .validate()
                 .map_err(|e| invalid("emulator", e.to_string()))?;
         }
+        if let Some(video) = &spec.video {
+            video.validate(&profiles).map_err(|(key, message)| {
+                let line = line_of(&text, &format!("video.{key}"));
+                ScenarioError::Invalid {
+                    path: path.to_path_buf(),
+                    line,
+                    key: format!("video.{key}"),
+                    message,
+                }
+            })?;
+        }
+        // No recorded calls but a camera: every profile that did not choose runs the video lane.
+        if spec.dataset.as_os_str().is_empty() && spec.video.is_some() {
+            for p in profiles.iter_mut().filter(|p| p.lanes.is_all()) {
+                p.lanes = latlab_core::profile::Lanes::Video;
+            }
+        }
+        if spec.dataset.as_os_str().is_empty() && profiles.iter().any(|p| p.lanes.audio()) {
+            return Err(invalid(
+                "dataset",
+                "no dataset of recorded calls: set `dataset`, or give every profile lanes = \"video\""
+                    .into(),
+            ));
+        }
+        if spec.video.is_none() && profiles.iter().all(|p| !p.lanes.audio()) {
+            return Err(invalid(
+                "lanes",
+                "every profile runs only the video lane, but the scenario has no [video]".into(),
+            ));
+        }
         let dataset_dir = base.join(&spec.dataset);
         Ok(Scenario {
             path: path.to_path_buf(),
@@ -577,9 +625,15 @@ impl Scenario {
         })
     }
 
+    /// Whether any profile runs the audio lane (recorded calls).
+    pub fn runs_audio(&self) -> bool {
+        self.profiles.iter().any(|p| p.lanes.audio())
+    }
+
     /// Whether any backend points at the emulator.
     pub fn uses_emulator(&self) -> bool {
-        self.spec.backends.cloud_urls().any(|u| u == EMULATOR)
+        (self.runs_audio() && self.spec.backends.cloud_urls().any(|u| u == EMULATOR))
+            || self.spec.video.as_ref().is_some_and(|v| v.uses_emulator())
     }
 }
 
@@ -663,7 +717,7 @@ pub(crate) fn not_built(kind: &str, feature: &str) -> String {
 /// The 1-based line where `key` is first assigned (0 when it is not in the file). A dotted
 /// `table.key` is looked for inside `[table]` first.
 fn line_of(text: &str, key: &str) -> usize {
-    if let Some((table, field)) = key.split_once('.') {
+    if let Some((table, field)) = key.rsplit_once('.') {
         let header = format!("[{table}]");
         let lines: Vec<&str> = text.lines().collect();
         if let Some(start) = lines.iter().position(|l| l.trim() == header) {

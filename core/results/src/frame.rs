@@ -234,6 +234,10 @@ pub struct VisionFacts {
     /// Accuracy per profile and class.
     #[serde(default)]
     pub accuracy: Vec<ProfileAccuracy>,
+    /// latlab's own capture lag: for frames an idle detector waited for, how late latlab
+    /// woke after the capture time (exact percentiles, every stream of every profile).
+    #[serde(default)]
+    pub capture_lag: Option<crate::manifest::Lag>,
 }
 
 #[cfg(test)]

@@ -36,7 +36,9 @@ pub struct Profile {
     /// Who detects the end of speech.
     #[serde(default = "default_endpointing")]
     pub endpointing: Endpointing,
-    /// Silence (ms) required before the end of speech is declared.
+    /// Silence (ms) required before the end of speech is declared (default 500; a
+    /// video-only profile need not set it).
+    #[serde(default = "default_endpointing_ms")]
     pub endpointing_ms: u32,
     /// Ask the STT for `UtteranceEnd` after this much silence (ms), as a backstop.
     #[serde(default)]
@@ -64,6 +66,76 @@ pub struct Profile {
     /// the scenario's local backends; cloud backends ignore them.
     #[serde(default, skip_serializing_if = "LocalKnobs::is_empty")]
     pub local: LocalKnobs,
+    /// The vision lane's knobs for this profile (detector, input size, threads, policy,
+    /// streams), applied over the scenario's `[video]` section.
+    #[serde(default, skip_serializing_if = "VideoKnobs::is_empty")]
+    pub video: VideoKnobs,
+    /// Which of the scenario's lanes this profile runs (default: all it has), so one
+    /// scenario can measure each lane alone and both together.
+    #[serde(default, skip_serializing_if = "Lanes::is_all")]
+    pub lanes: Lanes,
+}
+
+/// Which lanes a profile runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lanes {
+    /// Every lane the scenario has (calls and camera streams together).
+    #[default]
+    All,
+    /// The calls only.
+    Audio,
+    /// The camera streams only.
+    Video,
+}
+
+impl Lanes {
+    /// True for the default.
+    pub fn is_all(&self) -> bool {
+        *self == Lanes::All
+    }
+    /// Whether the audio lane runs.
+    pub fn audio(self) -> bool {
+        self != Lanes::Video
+    }
+    /// Whether the video lane runs.
+    pub fn video(self) -> bool {
+        self != Lanes::Audio
+    }
+}
+
+/// Per-profile settings of the vision lane.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoKnobs {
+    /// Detector model (`yolov8n`, `yolov8s-person`), or the remote model's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Model input as `[width, height]` (multiples of 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<[u32; 2]>,
+    /// ONNX Runtime intra-op threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    /// `latest` or `queue`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::frame::FramePolicy>,
+    /// Camera streams in parallel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<u32>,
+    /// Per-frame deadline from capture, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<f64>,
+    /// Minimum detection score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conf: Option<f32>,
+}
+
+impl VideoKnobs {
+    /// True when the profile sets none.
+    pub fn is_empty(&self) -> bool {
+        *self == VideoKnobs::default()
+    }
 }
 
 /// Per-profile settings of local models, so profiles can compare model sizes, thread counts
@@ -95,6 +167,9 @@ impl LocalKnobs {
     }
 }
 
+fn default_endpointing_ms() -> u32 {
+    500
+}
 fn default_endpointing() -> Endpointing {
     Endpointing::Stt
 }
@@ -120,6 +195,8 @@ impl Profile {
             llm_streaming: true,
             vad_threshold: None,
             local: LocalKnobs::default(),
+            video: VideoKnobs::default(),
+            lanes: Lanes::All,
         }
     }
 }

@@ -6,9 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use latlab_core::timing::{Span, TurnTimeline};
+use latlab_core::vision::FrameRecord;
 use latlab_results::columns as c;
 use parquet::basic::Compression;
-use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int64Type};
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
@@ -22,6 +23,8 @@ pub enum Column {
     F64(Vec<Option<f64>>),
     /// UTF-8 strings.
     Str(Vec<Option<String>>),
+    /// Booleans.
+    Bool(Vec<Option<bool>>),
 }
 
 /// Named columns of equal length.
@@ -44,6 +47,10 @@ impl Table {
         self.add(name, Column::F64(v.collect()))
     }
 
+    fn bool(&mut self, name: &'static str, v: impl Iterator<Item = Option<bool>>) -> &mut Self {
+        self.add(name, Column::Bool(v.collect()))
+    }
+
     fn str(&mut self, name: &'static str, v: impl Iterator<Item = Option<String>>) -> &mut Self {
         self.add(name, Column::Str(v.collect()))
     }
@@ -57,6 +64,7 @@ impl Table {
                 Column::I64(_) => format!("OPTIONAL INT64 {name};"),
                 Column::F64(_) => format!("OPTIONAL DOUBLE {name};"),
                 Column::Str(_) => format!("OPTIONAL BYTE_ARRAY {name} (UTF8);"),
+                Column::Bool(_) => format!("OPTIONAL BOOLEAN {name};"),
             })
             .collect();
         let schema = Arc::new(parse_message_type(&format!(
@@ -84,6 +92,11 @@ impl Table {
                 Column::F64(v) => {
                     let (values, defs) = split(v, |x| *x);
                     col.typed::<DoubleType>()
+                        .write_batch(&values, Some(&defs), None)?;
+                }
+                Column::Bool(v) => {
+                    let (values, defs) = split(v, |x| *x);
+                    col.typed::<BoolType>()
                         .write_batch(&values, Some(&defs), None)?;
                 }
                 Column::Str(v) => {
@@ -232,6 +245,54 @@ pub fn turns_table(turns: &[TurnTimeline]) -> Table {
     t
 }
 
+/// The frames table (`frames.parquet`): one row per replayed camera frame, columns
+/// [`c::FRAMES`] in order. `tp`/`fp`/`fn` sum the frame's classes (null without a reference).
+pub fn frames_table(run: &str, scenario: &str, frames: &[FrameRecord]) -> Table {
+    let mut t = Table::default();
+    let n = |v: Option<u64>| v.and_then(ns);
+    let sum = |f: &FrameRecord, pick: fn(&latlab_core::vision::ClassCounts) -> u32| {
+        (!f.accuracy.is_empty()).then(|| f.accuracy.iter().map(|c| i64::from(pick(c))).sum())
+    };
+    t.str(c::RUN, frames.iter().map(|_| Some(run.to_string())))
+        .str(c::SCENARIO, frames.iter().map(|_| Some(scenario.to_string())))
+        .str(c::PROFILE, frames.iter().map(|f| Some(f.profile.clone())))
+        .i64(c::STREAM, frames.iter().map(|f| Some(i64::from(f.stream))))
+        .i64(c::FRAME, frames.iter().map(|f| Some(i64::from(f.frame))))
+        .i64(
+            c::SOURCE_FRAME,
+            frames.iter().map(|f| Some(i64::from(f.source_frame))),
+        )
+        .str(c::BACKEND, frames.iter().map(|f| Some(f.backend.clone())))
+        .i64(c::CAPTURE_NS, frames.iter().map(|f| ns(f.capture_ns)))
+        .i64(c::START_NS, frames.iter().map(|f| n(f.start_ns)))
+        .i64(c::PREPROCESS_END_NS, frames.iter().map(|f| n(f.preprocess_end_ns)))
+        .i64(c::INFERENCE_END_NS, frames.iter().map(|f| n(f.inference_end_ns)))
+        .i64(c::RESULT_NS, frames.iter().map(|f| n(f.result_ns)))
+        .i64(c::LATENCY_NS, frames.iter().map(|f| n(f.latency_ns)))
+        .i64(c::QUEUE_WAIT_NS, frames.iter().map(|f| n(f.queue_wait_ns())))
+        .i64(c::PREPROCESS_NS, frames.iter().map(|f| n(f.preprocess_ns())))
+        .i64(c::INFERENCE_NS, frames.iter().map(|f| n(f.inference_ns())))
+        .i64(c::POSTPROCESS_NS, frames.iter().map(|f| n(f.postprocess_ns())))
+        .i64(c::DEADLINE_NS, frames.iter().map(|f| ns(f.deadline_ns)))
+        .bool(c::MISSED, frames.iter().map(|f| Some(f.missed)))
+        .str(c::OUTCOME, frames.iter().map(|f| Some(f.outcome.as_str().to_string())))
+        .i64(c::DETECTIONS, frames.iter().map(|f| Some(i64::from(f.detections))))
+        .i64(c::TP, frames.iter().map(|f| sum(f, |c| c.tp)))
+        .i64(c::FP, frames.iter().map(|f| sum(f, |c| c.fp)))
+        .i64(c::FN, frames.iter().map(|f| sum(f, |c| c.fn_)))
+        .str(
+            c::ERROR_KIND,
+            frames
+                .iter()
+                .map(|f| f.error.as_ref().map(|e| e.kind.as_str().to_string())),
+        )
+        .str(
+            c::ERROR_MESSAGE,
+            frames.iter().map(|f| f.error.as_ref().map(|e| e.message.clone())),
+        );
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +305,9 @@ mod tests {
     fn the_tables_have_exactly_the_contracts_columns_in_order() {
         assert_eq!(names(&spans_table(&[])), latlab_results::columns::SPANS);
         assert_eq!(names(&turns_table(&[])), latlab_results::columns::TURNS);
+        assert_eq!(
+            names(&frames_table("r", "s", &[])),
+            latlab_results::columns::FRAMES
+        );
     }
 }
