@@ -122,7 +122,10 @@ fn main() {
         let mut records: Vec<FrameRecord> = Vec::new();
         let d = Arc::clone(&detector);
         runtime.block_on(async {
-            run_stream(&plan, d.as_ref(), &epoch, &pacer, &stop, |r| records.push(r)).await
+            run_stream(&plan, d.as_ref(), &epoch, &pacer, &stop, |r| {
+                records.push(r)
+            })
+            .await
         });
         for w in records.windows(2) {
             lab.push((w[1].start_ns.unwrap() - w[0].start_ns.unwrap()) as f64 / 1e6);
@@ -137,8 +140,14 @@ fn main() {
     );
     println!("| loop | n | p50 ms | p95 ms |");
     println!("| --- | ---: | ---: | ---: |");
-    println!("| bare ort session | {} | {b50:.2} | {b95:.2} |", bare.len());
-    println!("| latlab lane (queue) | {} | {l50:.2} | {l95:.2} |", lab.len());
+    println!(
+        "| bare ort session | {} | {b50:.2} | {b95:.2} |",
+        bare.len()
+    );
+    println!(
+        "| latlab lane (queue) | {} | {l50:.2} | {l95:.2} |",
+        lab.len()
+    );
     println!(
         "overhead at p50: {:+.2} % ({:+.3} ms); at p95: {:+.2} %",
         (l50 / b50 - 1.0) * 100.0,

@@ -465,7 +465,12 @@ struct Totals {
 /// Each profile's detector (None: the profile runs no camera streams), loaded before the
 /// clock starts, with its resolved settings.
 struct Detectors {
-    per_profile: Vec<Option<(vision::ProfileVision, Arc<dyn latlab_core::vision::Detector>)>>,
+    per_profile: Vec<
+        Option<(
+            vision::ProfileVision,
+            Arc<dyn latlab_core::vision::Detector>,
+        )>,
+    >,
     loads: Vec<latlab_results::manifest::ModelLoad>,
 }
 
@@ -514,12 +519,16 @@ async fn load_detectors(
         let detector = match cache.iter().find(|(s, _)| *s == pv.detector) {
             Some((_, d)) => Arc::clone(d),
             None => {
-                let d = vision::build_detector(&pv.detector, url.as_deref(), &timeouts, &mut out.loads)
-                    .await
-                    .with_context(|| format!("profile {}: the detector", profile.name))?;
+                let d =
+                    vision::build_detector(&pv.detector, url.as_deref(), &timeouts, &mut out.loads)
+                        .await
+                        .with_context(|| format!("profile {}: the detector", profile.name))?;
                 if let Some(first) = prepared.frames.first() {
                     d.detect(first).await.map_err(|e| {
-                        anyhow::anyhow!("profile {}: the detector's warm-up frame: {e}", profile.name)
+                        anyhow::anyhow!(
+                            "profile {}: the detector's warm-up frame: {e}",
+                            profile.name
+                        )
                     })?;
                 }
                 cache.push((pv.detector.clone(), Arc::clone(&d)));
@@ -651,7 +660,12 @@ fn finish_vision(
         return Ok(());
     };
     let mut frames = sink.take();
-    vision::write_table(dir, &manifest.run_id, &setup.scenario.spec.name, &mut frames)?;
+    vision::write_table(
+        dir,
+        &manifest.run_id,
+        &setup.scenario.spec.name,
+        &mut frames,
+    )?;
     let names: Vec<String> = setup.profiles.iter().map(|p| p.name.clone()).collect();
     if let Some(v) = &mut manifest.vision {
         v.accuracy = vision::accuracy_of(&frames, &names);

@@ -126,7 +126,13 @@ impl VideoSpec {
             return Err(("deadline_ms".into(), format!("{d} ms is not a deadline")));
         }
         let check_input = |[w, h]: [u32; 2]| -> Result<(), String> {
-            if w == 0 || h == 0 || w % 32 != 0 || h % 32 != 0 || w > 4096 || h > 4096 {
+            if w == 0
+                || h == 0
+                || !w.is_multiple_of(32)
+                || !h.is_multiple_of(32)
+                || w > 4096
+                || h > 4096
+            {
                 return Err(format!(
                     "[{w}, {h}] is not a YOLOv8 input: each side a multiple of 32, at most 4096"
                 ));
@@ -156,8 +162,7 @@ impl VideoSpec {
                     let _ = model;
                     return Err((
                         "detector.kind".into(),
-                        "kind = \"onnx\" needs latlab built with the `local-vision` feature"
-                            .into(),
+                        "kind = \"onnx\" needs latlab built with the `local-vision` feature".into(),
                     ));
                 }
                 #[allow(unreachable_code)]
@@ -169,14 +174,21 @@ impl VideoSpec {
         if let Some(c) = conf
             && !(0.0..=1.0).contains(&c)
         {
-            return Err(("detector.conf".into(), format!("{c} is not a score in [0, 1]")));
+            return Err((
+                "detector.conf".into(),
+                format!("{c} is not a score in [0, 1]"),
+            ));
         }
         for p in profiles {
             if let Some(i) = p.video.input {
-                check_input(i).map_err(|m| ("input".to_string(), format!("profile {}: {m}", p.name)))?;
+                check_input(i)
+                    .map_err(|m| ("input".to_string(), format!("profile {}: {m}", p.name)))?;
             }
             if p.video.streams == Some(0) {
-                return Err(("streams".into(), format!("profile {}: must be at least 1", p.name)));
+                return Err((
+                    "streams".into(),
+                    format!("profile {}: must be at least 1", p.name),
+                ));
             }
         }
         Ok(())
@@ -271,19 +283,94 @@ pub fn for_profile(spec: &VideoSpec, profile: &Profile) -> ProfileVision {
 
 /// COCO's 80 class names, in the order COCO-trained YOLO models output them.
 pub const COCO80: [&str; 80] = [
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
-    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
-    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
-    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
-    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich",
-    "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
-    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote",
-    "keyboard", "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book",
-    "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush",
+    "person",
+    "bicycle",
+    "car",
+    "motorcycle",
+    "airplane",
+    "bus",
+    "train",
+    "truck",
+    "boat",
+    "traffic light",
+    "fire hydrant",
+    "stop sign",
+    "parking meter",
+    "bench",
+    "bird",
+    "cat",
+    "dog",
+    "horse",
+    "sheep",
+    "cow",
+    "elephant",
+    "bear",
+    "zebra",
+    "giraffe",
+    "backpack",
+    "umbrella",
+    "handbag",
+    "tie",
+    "suitcase",
+    "frisbee",
+    "skis",
+    "snowboard",
+    "sports ball",
+    "kite",
+    "baseball bat",
+    "baseball glove",
+    "skateboard",
+    "surfboard",
+    "tennis racket",
+    "bottle",
+    "wine glass",
+    "cup",
+    "fork",
+    "knife",
+    "spoon",
+    "bowl",
+    "banana",
+    "apple",
+    "sandwich",
+    "orange",
+    "broccoli",
+    "carrot",
+    "hot dog",
+    "pizza",
+    "donut",
+    "cake",
+    "chair",
+    "couch",
+    "potted plant",
+    "bed",
+    "dining table",
+    "toilet",
+    "tv",
+    "laptop",
+    "mouse",
+    "remote",
+    "keyboard",
+    "cell phone",
+    "microwave",
+    "oven",
+    "toaster",
+    "sink",
+    "refrigerator",
+    "book",
+    "clock",
+    "vase",
+    "scissors",
+    "teddy bear",
+    "hair drier",
+    "toothbrush",
 ];
 
-fn yolo_spec(input: [u32; 2], classes: Vec<String>, conf: Option<f32>, iou: Option<f32>) -> YoloSpec {
+fn yolo_spec(
+    input: [u32; 2],
+    classes: Vec<String>,
+    conf: Option<f32>,
+    iou: Option<f32>,
+) -> YoloSpec {
     YoloSpec {
         input_w: input[0],
         input_h: input[1],
@@ -314,8 +401,8 @@ pub async fn build_detector(
         } => {
             use latlab_core::backends::local::Models;
             use latlab_core::vision::onnx::{self, OrtDetector};
-            let known = onnx::model(model)
-                .with_context(|| format!("no detector model {model:?}"))?;
+            let known =
+                onnx::model(model).with_context(|| format!("no detector model {model:?}"))?;
             let classes = known.classes.iter().map(|s| s.to_string()).collect();
             let began = Instant::now();
             let d = OrtDetector::load(
@@ -475,7 +562,10 @@ impl FrameSink {
 
     /// Everything recorded, in (profile, stream, frame) order of arrival.
     pub fn take(&self) -> Vec<FrameRecord> {
-        self.kept.lock().map(|mut k| std::mem::take(&mut *k)).unwrap_or_default()
+        self.kept
+            .lock()
+            .map(|mut k| std::mem::take(&mut *k))
+            .unwrap_or_default()
     }
 }
 
@@ -503,10 +593,7 @@ pub async fn drive(
 ) -> LaneStats {
     let fps = prepared.fps * speed;
     let interval_ns = 1e9 / fps;
-    let deadline_ns = pv
-        .deadline_ms
-        .map_or(interval_ns, |ms| ms * 1e6)
-        .round() as u64;
+    let deadline_ns = pv.deadline_ms.map_or(interval_ns, |ms| ms * 1e6).round() as u64;
     let mut tasks = Vec::new();
     for s in 0..pv.streams {
         let plan = StreamPlan {
@@ -528,7 +615,10 @@ pub async fn drive(
             Arc::clone(&sink),
         );
         tasks.push(tokio::spawn(async move {
-            run_stream(&plan, detector.as_ref(), &epoch, &pacer, &stop, |r| sink.push(r)).await
+            run_stream(&plan, detector.as_ref(), &epoch, &pacer, &stop, |r| {
+                sink.push(r)
+            })
+            .await
         }));
     }
     let mut stats = LaneStats::default();
@@ -547,7 +637,10 @@ pub fn accuracy_of(frames: &[FrameRecord], profiles: &[String]) -> Vec<ProfileAc
         .map(|p| {
             let mut classes = Vec::new();
             let mut n = 0u64;
-            for f in frames.iter().filter(|f| &f.profile == p && !f.accuracy.is_empty()) {
+            for f in frames
+                .iter()
+                .filter(|f| &f.profile == p && !f.accuracy.is_empty())
+            {
                 n += 1;
                 accuracy::accumulate(&mut classes, &f.accuracy);
             }
@@ -562,7 +655,12 @@ pub fn accuracy_of(frames: &[FrameRecord], profiles: &[String]) -> Vec<ProfileAc
 }
 
 /// Sorts the frames and writes `frames.parquet`.
-pub fn write_table(dir: &Path, run: &str, scenario: &str, frames: &mut [FrameRecord]) -> anyhow::Result<()> {
+pub fn write_table(
+    dir: &Path,
+    run: &str,
+    scenario: &str,
+    frames: &mut [FrameRecord],
+) -> anyhow::Result<()> {
     frames.sort_by(|a, b| {
         (a.profile.as_str(), a.stream, a.frame).cmp(&(b.profile.as_str(), b.stream, b.frame))
     });
@@ -575,7 +673,11 @@ pub fn write_table(dir: &Path, run: &str, scenario: &str, frames: &mut [FrameRec
 pub fn capture_lag(stats: &[&LaneStats]) -> Option<Lag> {
     let mut lags: Vec<u64> = stats
         .iter()
-        .flat_map(|s| s.streams.iter().flat_map(|st| st.capture_lag_ns.iter().copied()))
+        .flat_map(|s| {
+            s.streams
+                .iter()
+                .flat_map(|st| st.capture_lag_ns.iter().copied())
+        })
         .collect();
     if lags.is_empty() {
         return None;
@@ -642,6 +744,9 @@ mod tests {
             }],
         };
         let lag = capture_lag(&[&s]).unwrap();
-        assert_eq!((lag.count, lag.p50_ns, lag.p99_ns, lag.max_ns), (100, 50, 99, 100));
+        assert_eq!(
+            (lag.count, lag.p50_ns, lag.p99_ns, lag.max_ns),
+            (100, 50, 99, 100)
+        );
     }
 }

@@ -41,10 +41,7 @@ fn scenario(dir: &Path, body: &str) -> std::path::PathBuf {
     let path = dir.join("video.toml");
     std::fs::write(
         &path,
-        format!(
-            "name = \"video-test\"\nseed = 7\n{body}\n",
-        )
-        .replace("DATASET", &video_dataset()),
+        format!("name = \"video-test\"\nseed = 7\n{body}\n",).replace("DATASET", &video_dataset()),
     )
     .unwrap();
     path
@@ -82,6 +79,7 @@ kind = "onnx"
 model = "yolov8s-person"
 input = [640, 640]
 threads = 2
+conf = 0.5
 
 [profiles.latest]
 video = { policy = "latest" }
@@ -118,10 +116,17 @@ video = { policy = "queue" }
                 r.inference_end_ns.unwrap(),
                 r.result_ns.unwrap(),
             );
-            assert!(r.capture_ns <= start && start <= pre && pre <= inf && inf <= end, "{r:?}");
+            assert!(
+                r.capture_ns <= start && start <= pre && pre <= inf && inf <= end,
+                "{r:?}"
+            );
             assert_eq!(r.latency_ns, Some(end - r.capture_ns));
             assert!(r.missed, "YOLOv8s cannot answer within 10 ms: {r:?}");
-            assert!(r.backend.starts_with("onnx:yolov8s-person@640x640"), "{}", r.backend);
+            assert!(
+                r.backend.starts_with("onnx:yolov8s-person@640x640"),
+                "{}",
+                r.backend
+            );
         }
     }
     let latest = frames_of(&records, "latest");
@@ -140,9 +145,9 @@ video = { policy = "queue" }
         queue[0]
     );
 
-    // Accuracy: the reference was made by this model offline at a stricter threshold, so
-    // every reference person must be found again (the letterbox, decoding and NMS agree
-    // with the offline Python pipeline).
+    // Accuracy: the reference was made offline by this model at the same threshold (0.5) in
+    // Python (datasets/annotate_video.py), so the Rust letterbox, decoding and NMS must find
+    // the same people again, give or take a box whose score sits on the threshold.
     let manifest = read_json(&out.join("manifest.json"));
     let acc = manifest["vision"]["accuracy"].as_array().unwrap();
     let queue_acc = acc.iter().find(|a| a["profile"] == "queue").unwrap();
@@ -154,16 +159,13 @@ video = { policy = "queue" }
         person["fn"].as_f64().unwrap(),
     );
     assert!(tp > 50.0, "{person}");
-    assert!(tp / (tp + fn_) >= 0.95, "recall: {person}");
-    assert!(tp / (tp + fp) >= 0.6, "precision: {person}");
+    assert!(tp / (tp + fn_) >= 0.9, "recall: {person}");
+    assert!(tp / (tp + fp) >= 0.9, "precision: {person}");
     assert_eq!(manifest["vision"]["video"], "vtest-20s.mp4");
     assert_eq!(manifest["vision"]["decode"]["frames"], 200);
     assert_eq!(manifest["vision"]["policies"]["latest"], "latest");
     let loads = manifest["model_loads"].as_array().unwrap();
-    assert!(
-        loads.iter().any(|l| l["stage"] == "detector"),
-        "{loads:?}"
-    );
+    assert!(loads.iter().any(|l| l["stage"] == "detector"), "{loads:?}");
 }
 
 #[test]
@@ -192,7 +194,10 @@ fn bad_video_input_is_refused_naming_the_file_and_field() {
     assert!(err.contains("manifest.json"), "{err}");
 
     // A video id the dataset does not have.
-    let path = scenario(tmp.path(), &body.replace("video = \"v\"", "video = \"nope\""));
+    let path = scenario(
+        tmp.path(),
+        &body.replace("video = \"v\"", "video = \"nope\""),
+    );
     let err = run_fails(&["run", path.to_str().unwrap(), "-q", "--no-fetch"]);
     assert!(err.contains("no video \"nope\""), "{err}");
 

@@ -108,10 +108,10 @@ mod tests {
             rb("person", [100.0, 100.0, 110.0, 120.0]),
         ];
         let dets = [
-            det("person", 0.9, [0.0, 0.0, 10.0, 20.0]),  // tp
-            det("person", 0.8, [1.0, 1.0, 10.0, 20.0]),  // duplicate of the same: fp
-            det("person", 0.7, [50.0, 52.0, 60.0, 70.0]), // tp
-            det("person", 0.6, [200.0, 200.0, 210.0, 210.0]), // fp
+            det("person", 0.9, [0.0, 0.0, 10.0, 20.0]),          // tp
+            det("person", 0.8, [1.0, 1.0, 10.0, 20.0]),          // duplicate of the same: fp
+            det("person", 0.7, [50.0, 52.0, 60.0, 70.0]),        // tp
+            det("person", 0.6, [200.0, 200.0, 210.0, 210.0]),    // fp
             det("face_male", 0.9, [100.0, 100.0, 110.0, 120.0]), // not scored
         ];
         let c = score_frame(&dets, &refs, &vocab);

@@ -136,7 +136,9 @@ pub async fn run_stream(
         let start_ns = epoch.elapsed_ns();
         let capture_ns = plan.capture_ns(take);
         if idle {
-            stats.capture_lag_ns.push(start_ns.saturating_sub(capture_ns));
+            stats
+                .capture_lag_ns
+                .push(start_ns.saturating_sub(capture_ns));
         }
         let result = detector.detect(frame).await;
         let end_ns = epoch.elapsed_ns();

@@ -113,7 +113,10 @@ impl OrtDetector {
                 model.name, spec.input_w, spec.input_h
             )));
         }
-        if spec.input_w % 32 != 0 || spec.input_h % 32 != 0 || spec.input_w == 0 || spec.input_h == 0
+        if !spec.input_w.is_multiple_of(32)
+            || !spec.input_h.is_multiple_of(32)
+            || spec.input_w == 0
+            || spec.input_h == 0
         {
             return Err(ModelError::Lock(format!(
                 "detector input {}x{} is not a multiple of 32 in each side (YOLOv8's stride)",

@@ -189,7 +189,11 @@ impl VideoDataset {
         let mut videos = Vec::new();
         for (i, entry) in manifest.videos.iter().enumerate() {
             if !(entry.fps.is_finite() && entry.fps > 0.0 && entry.fps <= 1000.0) {
-                return Err(field(i, "fps", format!("{} is not in (0, 1000]", entry.fps)));
+                return Err(field(
+                    i,
+                    "fps",
+                    format!("{} is not in (0, 1000]", entry.fps),
+                ));
             }
             if entry.frames == 0 {
                 return Err(field(i, "frames", "must be at least 1".into()));
@@ -254,12 +258,11 @@ fn read_annotations(
             continue;
         }
         let line_no = n + 1;
-        let parsed: AnnotationLine =
-            serde_json::from_str(line).map_err(|e| VideoError::Parse {
-                path: path.to_path_buf(),
-                line: line_no,
-                message: e.to_string(),
-            })?;
+        let parsed: AnnotationLine = serde_json::from_str(line).map_err(|e| VideoError::Parse {
+            path: path.to_path_buf(),
+            line: line_no,
+            message: e.to_string(),
+        })?;
         let bad = |field: String, message: String| VideoError::Field {
             path: path.to_path_buf(),
             field: format!("line {line_no}: {field}"),

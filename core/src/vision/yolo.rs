@@ -189,7 +189,8 @@ pub fn decode(
                 best = (c, s);
             }
         }
-        if !(best.1 >= spec.conf) {
+        // NaN scores never pass.
+        if best.1.is_nan() || best.1 < spec.conf {
             continue;
         }
         let (cx, cy, w, h) = (at(0, i), at(1, i), at(2, i), at(3, i));

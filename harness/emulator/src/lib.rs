@@ -201,6 +201,11 @@ impl Emulator {
         format!("http://{}", self.tts_addr)
     }
 
+    /// The detector's (KServe v2) base URL. Placeholder until the KServe server lands.
+    pub fn detector_url(&self) -> String {
+        format!("http://{}", self.llm_addr)
+    }
+
     /// What each service did so far.
     pub fn stats(&self) -> EmulatorStats {
         EmulatorStats {

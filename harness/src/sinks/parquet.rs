@@ -254,7 +254,10 @@ pub fn frames_table(run: &str, scenario: &str, frames: &[FrameRecord]) -> Table 
         (!f.accuracy.is_empty()).then(|| f.accuracy.iter().map(|c| i64::from(pick(c))).sum())
     };
     t.str(c::RUN, frames.iter().map(|_| Some(run.to_string())))
-        .str(c::SCENARIO, frames.iter().map(|_| Some(scenario.to_string())))
+        .str(
+            c::SCENARIO,
+            frames.iter().map(|_| Some(scenario.to_string())),
+        )
         .str(c::PROFILE, frames.iter().map(|f| Some(f.profile.clone())))
         .i64(c::STREAM, frames.iter().map(|f| Some(i64::from(f.stream))))
         .i64(c::FRAME, frames.iter().map(|f| Some(i64::from(f.frame))))
@@ -265,18 +268,39 @@ pub fn frames_table(run: &str, scenario: &str, frames: &[FrameRecord]) -> Table 
         .str(c::BACKEND, frames.iter().map(|f| Some(f.backend.clone())))
         .i64(c::CAPTURE_NS, frames.iter().map(|f| ns(f.capture_ns)))
         .i64(c::START_NS, frames.iter().map(|f| n(f.start_ns)))
-        .i64(c::PREPROCESS_END_NS, frames.iter().map(|f| n(f.preprocess_end_ns)))
-        .i64(c::INFERENCE_END_NS, frames.iter().map(|f| n(f.inference_end_ns)))
+        .i64(
+            c::PREPROCESS_END_NS,
+            frames.iter().map(|f| n(f.preprocess_end_ns)),
+        )
+        .i64(
+            c::INFERENCE_END_NS,
+            frames.iter().map(|f| n(f.inference_end_ns)),
+        )
         .i64(c::RESULT_NS, frames.iter().map(|f| n(f.result_ns)))
         .i64(c::LATENCY_NS, frames.iter().map(|f| n(f.latency_ns)))
-        .i64(c::QUEUE_WAIT_NS, frames.iter().map(|f| n(f.queue_wait_ns())))
-        .i64(c::PREPROCESS_NS, frames.iter().map(|f| n(f.preprocess_ns())))
+        .i64(
+            c::QUEUE_WAIT_NS,
+            frames.iter().map(|f| n(f.queue_wait_ns())),
+        )
+        .i64(
+            c::PREPROCESS_NS,
+            frames.iter().map(|f| n(f.preprocess_ns())),
+        )
         .i64(c::INFERENCE_NS, frames.iter().map(|f| n(f.inference_ns())))
-        .i64(c::POSTPROCESS_NS, frames.iter().map(|f| n(f.postprocess_ns())))
+        .i64(
+            c::POSTPROCESS_NS,
+            frames.iter().map(|f| n(f.postprocess_ns())),
+        )
         .i64(c::DEADLINE_NS, frames.iter().map(|f| ns(f.deadline_ns)))
         .bool(c::MISSED, frames.iter().map(|f| Some(f.missed)))
-        .str(c::OUTCOME, frames.iter().map(|f| Some(f.outcome.as_str().to_string())))
-        .i64(c::DETECTIONS, frames.iter().map(|f| Some(i64::from(f.detections))))
+        .str(
+            c::OUTCOME,
+            frames.iter().map(|f| Some(f.outcome.as_str().to_string())),
+        )
+        .i64(
+            c::DETECTIONS,
+            frames.iter().map(|f| Some(i64::from(f.detections))),
+        )
         .i64(c::TP, frames.iter().map(|f| sum(f, |c| c.tp)))
         .i64(c::FP, frames.iter().map(|f| sum(f, |c| c.fp)))
         .i64(c::FN, frames.iter().map(|f| sum(f, |c| c.fn_)))
@@ -288,7 +312,9 @@ pub fn frames_table(run: &str, scenario: &str, frames: &[FrameRecord]) -> Table 
         )
         .str(
             c::ERROR_MESSAGE,
-            frames.iter().map(|f| f.error.as_ref().map(|e| e.message.clone())),
+            frames
+                .iter()
+                .map(|f| f.error.as_ref().map(|e| e.message.clone())),
         );
     t
 }
