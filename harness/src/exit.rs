@@ -12,7 +12,8 @@ pub const GATE_FAILED: u8 = 1;
 /// A usage or data error: a bad scenario, a missing file, a backend that could not be built.
 pub const ERROR: u8 = 2;
 /// `latlab run`: a scenario ran to its end but no turn succeeded (every turn failed, or none
-/// was recorded); its results folder and the error breakdown say why.
+/// was recorded), or its camera streams ran without one frame processed; its results folder
+/// and the error breakdown say why.
 pub const NO_TURN_SUCCEEDED: u8 = 3;
 /// `latlab run`: interrupted by Ctrl-C or SIGTERM; the results so far are written, and no
 /// further scenario of a suite started.
@@ -33,7 +34,7 @@ pub struct Interrupted {
 /// Scenarios that ran to their end without one successful turn (exit code
 /// [`NO_TURN_SUCCEEDED`]).
 #[derive(Debug, thiserror::Error)]
-#[error("no turn succeeded in {}: see the errors by stage above", .0.join(", "))]
+#[error("no turn succeeded in {} (or, with camera streams, no frame): see the errors by stage above", .0.join(", "))]
 pub struct NoTurnSucceeded(
     /// Each such scenario, with its results folder.
     pub Vec<String>,

@@ -88,12 +88,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 print_facts(&result.manifest, !analysed);
                 println!("results: {}", result.dir.display());
-                if result
-                    .manifest
-                    .counts
-                    .as_ref()
-                    .is_none_or(|c| c.failed_turns >= c.turns)
-                {
+                let m = &result.manifest;
+                let audio_failed = m.profiles.iter().any(|p| p.lanes.audio())
+                    && m.counts.as_ref().is_none_or(|c| c.failed_turns >= c.turns);
+                let video_failed = m.vision.as_ref().is_some_and(|v| v.processed == 0);
+                if audio_failed || video_failed {
                     no_success.push(format!(
                         "scenario {} ({})",
                         scenario.spec.name,

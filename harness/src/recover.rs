@@ -66,6 +66,7 @@ pub fn recover(dir: &Path) -> anyhow::Result<Recovered> {
         if let Some(v) = &mut manifest.vision {
             let names: Vec<String> = manifest.profiles.iter().map(|p| p.name.clone()).collect();
             v.accuracy = crate::vision::accuracy_of(&frames, &names);
+            v.count(&frames);
         }
         manifest.write(dir)?;
     }

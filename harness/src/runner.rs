@@ -669,6 +669,7 @@ fn finish_vision(
     let names: Vec<String> = setup.profiles.iter().map(|p| p.name.clone()).collect();
     if let Some(v) = &mut manifest.vision {
         v.accuracy = vision::accuracy_of(&frames, &names);
+        v.count(&frames);
     }
     let stats: Vec<&vision::LaneStats> = lanes.stats.iter().collect();
     let lag = vision::capture_lag(&stats);

@@ -77,7 +77,9 @@ pub struct ScenarioSpec {
     /// Profiles defined inline (override those of `profiles_file` with the same name).
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
-    /// A backend per stage.
+    /// A backend per stage (default: the three cloud protocols against the emulator; only
+    /// the audio lane uses them).
+    #[serde(default)]
     pub backends: BackendsSpec,
     /// Timeouts and limits.
     #[serde(default)]

@@ -155,6 +155,17 @@ pub struct FrameRecord {
     pub error: Option<StageError>,
 }
 
+impl VisionFacts {
+    /// Fills the frame counts from the records.
+    pub fn count(&mut self, frames: &[FrameRecord]) {
+        self.captured = frames.len() as u64;
+        let n = |o: FrameOutcome| frames.iter().filter(|f| f.outcome == o).count() as u64;
+        self.processed = n(FrameOutcome::Ok);
+        self.skipped = n(FrameOutcome::Skipped);
+        self.failed = n(FrameOutcome::Error);
+    }
+}
+
 impl FrameRecord {
     /// Queue wait: capture → picked up.
     pub fn queue_wait_ns(&self) -> Option<u64> {
@@ -237,6 +248,18 @@ pub struct VisionFacts {
     /// Accuracy per profile and class.
     #[serde(default)]
     pub accuracy: Vec<ProfileAccuracy>,
+    /// Frames recorded, every profile and stream together.
+    #[serde(default)]
+    pub captured: u64,
+    /// Frames the detector returned results for.
+    #[serde(default)]
+    pub processed: u64,
+    /// Frames skipped (policy `latest`).
+    #[serde(default)]
+    pub skipped: u64,
+    /// Frames the detector failed on.
+    #[serde(default)]
+    pub failed: u64,
     /// latlab's own capture lag: for frames an idle detector waited for, how late latlab
     /// woke after the capture time (exact percentiles, every stream of every profile).
     #[serde(default)]
