@@ -166,7 +166,10 @@ impl FrameRecord {
     }
     /// Inference duration.
     pub fn inference_ns(&self) -> Option<u64> {
-        Some(self.inference_end_ns?.saturating_sub(self.preprocess_end_ns?))
+        Some(
+            self.inference_end_ns?
+                .saturating_sub(self.preprocess_end_ns?),
+        )
     }
     /// Postprocessing duration.
     pub fn postprocess_ns(&self) -> Option<u64> {

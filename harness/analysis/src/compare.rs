@@ -237,7 +237,11 @@ pub fn compare(a: &Side, b: &Side) -> Result<Report, AnalysisError> {
             });
         }
     }
-    rows.extend(frame_rows(&loaded, (&run_a, a), (&run_b, b)));
+    rows.extend(frame_rows(
+        &loaded,
+        (run_a.as_str(), a),
+        (run_b.as_str(), b),
+    ));
     let mut report = build(&loaded);
     // Only the two sides' rows and curves.
     let keep = |run: &str, profile: &str| {

@@ -205,12 +205,33 @@ impl Loaded {
 
 /// Shapes loaded runs into the report model.
 pub fn build(loaded: &Loaded) -> Report {
-    let series = loaded.series();
+    let all_series = loaded.series();
+    // The video section covers every series with frames; the audio parts skip series that
+    // only replayed video (no spans), which would show as rows of zero turns.
+    let video = video_section(loaded, &all_series);
+    let series: Vec<(String, String)> = all_series
+        .iter()
+        .filter(|(run, profile)| {
+            let spans = || {
+                loaded
+                    .groups
+                    .iter()
+                    .any(|g| &g.run == run && &g.profile == profile)
+            };
+            let frames = || {
+                loaded
+                    .frames
+                    .iter()
+                    .any(|f| &f.run == run && &f.profile == profile)
+            };
+            spans() || !frames()
+        })
+        .cloned()
+        .collect();
     let accuracy = accuracy(loaded, &series);
     let accuracy_by_voice = accuracy_by_voice(loaded, &series);
     let summary = summary_rows(loaded, &series);
     let cdf = cdf(loaded, &series);
-    let video = video_section(loaded, &series);
     let mut notes = Vec::new();
     for run in &loaded.runs {
         if run.facts.status != latlab_results::manifest::RunStatus::Complete {
@@ -252,8 +273,8 @@ pub fn build(loaded: &Loaded) -> Report {
             over_time: over_time(loaded, &series),
             histograms: histograms(loaded, &series),
             telemetry: telemetry_series(loaded, &series),
-            frame_cdf: frame_cdf(loaded, &series),
-            fps_over_time: fps_over_time(loaded, &series),
+            frame_cdf: frame_cdf(loaded, &all_series),
+            fps_over_time: fps_over_time(loaded, &all_series),
         },
         accuracy,
         accuracy_by_voice,

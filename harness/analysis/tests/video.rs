@@ -139,7 +139,7 @@ fn deadline_misses_and_fps_windows() {
     let (k, n, rate) = miss("nano");
     assert_eq!((k, n, rate.value, rate.lo), (0, 240, 0.0, 0.0));
     // Clopper–Pearson: none of 240 → upper 1 − 0.025^(1/240).
-    assert!((rate.hi - (1.0 - 0.025f64.powf(1.0 / 240.0))).abs() < 1e-9);
+    assert!((rate.hi - (1.0 - 0.025f64.powf(1.0 / 240.0))).abs() < 1e-6);
     let (k, n, rate) = miss("xl");
     assert_eq!((k, n, rate.value, rate.hi), (240, 240, 1.0, 1.0));
     let (k, n, rate) = miss("small");
@@ -245,6 +245,10 @@ fn accuracy_per_class_and_the_pareto_front() {
 #[test]
 fn every_output_shows_the_video_section_escaped() {
     let (_dir, report) = video_report();
+    // A video-only run has no audio rows of zero turns.
+    assert!(
+        report.summary.is_empty() && report.throughput.is_empty() && report.accuracy.is_empty()
+    );
     let md = latlab_report::markdown::render(&report);
     assert!(md.contains("## Video"), "{md}");
     assert!(md.contains("| vision-1 | nano | all |"), "{md}");

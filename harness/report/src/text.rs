@@ -159,7 +159,7 @@ pub struct VideoTable {
 
 /// `0.875` or `n/a`.
 fn fraction(v: Option<f64>) -> String {
-    v.map_or_else(|| "n/a".to_string(), |v| format!("{:.3}", v))
+    v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"))
 }
 
 /// `all` for a profile's row, the stream's index for a stream's.
