@@ -196,7 +196,7 @@ fn deadline_misses_and_fps_windows() {
 fn accuracy_per_class_and_the_pareto_front() {
     let (_dir, report) = video_report();
     let v = report.video.as_ref().unwrap();
-    let acc: Vec<(&str, Option<&str>, Option<f64>, Option<f64>)> = v
+    let acc: Vec<_> = v
         .accuracy
         .iter()
         .map(|a| {
@@ -224,7 +224,7 @@ fn accuracy_per_class_and_the_pareto_front() {
         (v.accuracy[0].tp, v.accuracy[0].fp, v.accuracy[0].fn_),
         (60, 10, 40)
     );
-    let front: Vec<(&str, f64, Option<f64>, bool)> = v
+    let front: Vec<_> = v
         .tradeoff
         .iter()
         .map(|t| (t.profile.as_str(), value(&t.p95), t.person_recall, t.pareto))
@@ -308,7 +308,7 @@ fn compare_sets_frame_latency_and_deadline_misses_side_by_side() {
     };
     let report = compare(&side("nano"), &side("xl")).unwrap();
     let rows = &report.comparison.as_ref().unwrap().rows;
-    let frame: Vec<(&str, u64, u64, f64, f64, f64)> = rows
+    let frame: Vec<_> = rows
         .iter()
         .filter(|r| r.stage == "frame")
         .map(|r| {
