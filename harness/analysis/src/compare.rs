@@ -8,11 +8,115 @@ use latlab_report::model::{Comparison, ComparisonRow, Report};
 use crate::AnalysisError;
 use latlab_results::span::Stage;
 
-use crate::report::{BOOTSTRAP_SEED, Loaded, QUANTILES, STAGES, build, cdf_series, load};
-use crate::stats::{
-    REPLICATES, difference, mean_estimate, mean_replicates, quantile_estimate, quantile_replicates,
-    rng_for,
+use crate::report::{
+    BOOTSTRAP_SEED, Loaded, QUANTILES, STAGES, build, cdf_series, cdf_series_of, load,
 };
+use crate::stats::{
+    REPLICATES, difference, mean_estimate, mean_replicates, proportion_estimate,
+    proportion_replicates, quantile_estimate, quantile_replicates, rng_for,
+};
+use crate::video::{self, VideoFrame};
+
+/// The stage name of frame latency in comparisons (and in targets files).
+pub const FRAME_STAGE: &str = "frame";
+/// The statistic name of the deadline-miss rate in comparisons (values in %).
+pub const DEADLINE_MISS_RATE: &str = "deadline_miss_rate";
+
+/// The frames of one side.
+fn side_frames<'a>(loaded: &'a Loaded, run: &str, profile: Option<&str>) -> Vec<&'a VideoFrame> {
+    loaded
+        .frames
+        .iter()
+        .filter(|f| f.run == run && profile.is_none_or(|p| f.profile == p))
+        .collect()
+}
+
+/// Frame latency p50 and p95 (ms) and the deadline-miss rate (%) of both sides, B − A with
+/// bootstrap intervals; nothing when either side has no frames.
+fn frame_rows(
+    loaded: &Loaded,
+    (run_a, a): (&str, &Side),
+    (run_b, b): (&str, &Side),
+) -> Vec<ComparisonRow> {
+    let fa = side_frames(loaded, run_a, a.profile.as_deref());
+    let fb = side_frames(loaded, run_b, b.profile.as_deref());
+    if fa.is_empty() || fb.is_empty() {
+        return Vec::new();
+    }
+    let what = |statistic: &str, side: &str| format!("compare/{FRAME_STAGE}/{statistic}/{side}");
+    let mut rows = Vec::new();
+    let (xa, xb) = (video::latencies_ms(&fa), video::latencies_ms(&fb));
+    if !xa.is_empty() && !xb.is_empty() {
+        for (q, statistic) in [(0.50, "p50"), (0.95, "p95")] {
+            let rep = |x: &[f64], side: &str| {
+                quantile_replicates(
+                    x,
+                    q,
+                    REPLICATES,
+                    &mut rng_for(BOOTSTRAP_SEED, &what(statistic, side)),
+                )
+            };
+            let (Some(ea), Some(eb)) = (
+                quantile_estimate(&xa, q, BOOTSTRAP_SEED, &what(statistic, "a")),
+                quantile_estimate(&xb, q, BOOTSTRAP_SEED, &what(statistic, "b")),
+            ) else {
+                continue;
+            };
+            let Some((diff, relative)) = difference(&ea, &rep(&xa, "ra"), &eb, &rep(&xb, "rb"))
+            else {
+                continue;
+            };
+            rows.push(ComparisonRow {
+                stage: FRAME_STAGE.into(),
+                statistic: statistic.into(),
+                count_a: xa.len() as u64,
+                count_b: xb.len() as u64,
+                a: ea,
+                b: eb,
+                diff,
+                relative,
+            });
+        }
+    }
+    // The rate in %, its interval exact (Clopper–Pearson); the difference's from a
+    // parametric bootstrap of each side's binomial count.
+    let missed = |f: &[&VideoFrame]| f.iter().filter(|f| f.missed).count() as u64;
+    let (ka, na, kb, nb) = (missed(&fa), fa.len() as u64, missed(&fb), fb.len() as u64);
+    let pct = |e: latlab_report::model::Estimate| latlab_report::model::Estimate {
+        value: e.value * 100.0,
+        lo: e.lo * 100.0,
+        hi: e.hi * 100.0,
+    };
+    let reps = |k: u64, n: u64, side: &str| -> Vec<f64> {
+        proportion_replicates(
+            k,
+            n,
+            REPLICATES,
+            &mut rng_for(BOOTSTRAP_SEED, &what(DEADLINE_MISS_RATE, side)),
+        )
+        .into_iter()
+        .map(|p| p * 100.0)
+        .collect()
+    };
+    if let (Some(ea), Some(eb)) = (proportion_estimate(ka, na), proportion_estimate(kb, nb)) {
+        let (ea, eb) = (pct(ea), pct(eb));
+        if let Some((diff, relative)) =
+            difference(&ea, &reps(ka, na, "ra"), &eb, &reps(kb, nb, "rb"))
+        {
+            rows.push(ComparisonRow {
+                stage: FRAME_STAGE.into(),
+                statistic: DEADLINE_MISS_RATE.into(),
+                count_a: na,
+                count_b: nb,
+                a: ea,
+                b: eb,
+                diff,
+                relative,
+            });
+        }
+    }
+    rows
+}
 
 /// One side of a comparison: a results folder, optionally narrowed to one profile.
 #[derive(Debug, Clone)]
@@ -133,6 +237,11 @@ pub fn compare(a: &Side, b: &Side) -> Result<Report, AnalysisError> {
             });
         }
     }
+    rows.extend(frame_rows(
+        &loaded,
+        (run_a.as_str(), a),
+        (run_b.as_str(), b),
+    ));
     let mut report = build(&loaded);
     // Only the two sides' rows and curves.
     let keep = |run: &str, profile: &str| {
@@ -149,6 +258,22 @@ pub fn compare(a: &Side, b: &Side) -> Result<Report, AnalysisError> {
             )
         })
         .collect();
+    report.plots.frame_cdf = [("A", &label_a, &run_a, a), ("B", &label_b, &run_b, b)]
+        .into_iter()
+        .filter_map(|(side_name, label, run, side)| {
+            cdf_series_of(
+                format!("{side_name}: {label}"),
+                &video::latencies_ms(&side_frames(&loaded, run, side.profile.as_deref())),
+                "frame_latency",
+            )
+        })
+        .collect();
+    if let Some(v) = report.video.as_mut() {
+        v.frames.retain(|r| keep(&r.run, &r.profile));
+        v.errors.retain(|r| keep(&r.run, &r.profile));
+        v.accuracy.retain(|r| keep(&r.run, &r.profile));
+        v.tradeoff.retain(|r| keep(&r.run, &r.profile));
+    }
     report.comparison = Some(Comparison {
         a: label_a,
         b: label_b,

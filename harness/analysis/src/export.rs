@@ -1,4 +1,5 @@
-//! `latlab export`: a results folder's raw spans as CSV or JSON for spreadsheets and tools.
+//! `latlab export`: a results folder's raw spans, and its video frames when it replayed video,
+//! as CSV or JSON for spreadsheets and tools.
 //!
 //! An export never goes among a results folder's own files (its span log, tables, manifest,
 //! report): by default it is written to `DIR/export/` ([`EXPORT_DIR`]), and a destination
@@ -33,6 +34,69 @@ impl Format {
             Format::Json => "spans.jsonl",
         }
     }
+
+    /// The default file name of a frames export in this format.
+    pub fn frames_file_name(self) -> &'static str {
+        match self {
+            Format::Csv => "frames.csv",
+            Format::Json => "frames.jsonl",
+        }
+    }
+}
+
+/// Where a frames export of the run in `dir` goes when no destination is given:
+/// `DIR/export/frames.csv` or `DIR/export/frames.jsonl`.
+pub fn default_frames_out(dir: &Path, format: Format) -> PathBuf {
+    dir.join(EXPORT_DIR).join(format.frames_file_name())
+}
+
+/// Writes every frame of the run in `dir` (`frames.parquet`, columns
+/// `latlab_results::columns::FRAMES`) to `out`, under the same rules as [`export`]; returns
+/// the number of rows, or None when the run replayed no video (nothing is written then).
+pub fn export_frames(
+    dir: &Path,
+    format: Format,
+    out: &Path,
+) -> Result<Option<usize>, AnalysisError> {
+    let run = Run::open(dir)?;
+    let Some(frames) = run.frames_file() else {
+        return Ok(None);
+    };
+    let file = File::open(&frames).map_err(|source| AnalysisError::Io {
+        path: frames.clone(),
+        source,
+    })?;
+    let mut df = ParquetReader::new(file).finish()?;
+    write(&mut df, dir, format, out).map(Some)
+}
+
+/// Writes `df` to `out` (creating its folder) in `format`, refusing destinations among a
+/// results folder's own files; returns the number of rows.
+fn write(
+    df: &mut DataFrame,
+    dir: &Path,
+    format: Format,
+    out: &Path,
+) -> Result<usize, AnalysisError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| AnalysisError::Io { path, source }
+    };
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // Made first, so the check below sees where the file really lands (`..`, links).
+    std::fs::create_dir_all(parent).map_err(io(parent))?;
+    refuse_run_files(dir, out)?;
+    let file = File::create(out).map_err(io(out))?;
+    match format {
+        Format::Csv => CsvWriter::new(file).include_header(true).finish(df)?,
+        Format::Json => JsonWriter::new(file)
+            .with_json_format(JsonFormat::JsonLines)
+            .finish(df)?,
+    }
+    Ok(df.height())
 }
 
 /// Where an export of the run in `dir` goes when no destination is given:
@@ -45,26 +109,14 @@ pub fn default_out(dir: &Path, format: Format) -> PathBuf {
 /// of rows. Refuses an `out` directly inside `dir` or any other results folder.
 pub fn export(dir: &Path, format: Format, out: &Path) -> Result<usize, AnalysisError> {
     let run = Run::open(dir)?;
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| AnalysisError::Io { path, source }
-    };
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    // Made first, so the check below sees where the file really lands (`..`, links).
-    std::fs::create_dir_all(parent).map_err(io(parent))?;
-    refuse_run_files(dir, out)?;
-    let mut df = run.spans()?.collect()?;
-    let file = File::create(out).map_err(io(out))?;
-    match format {
-        Format::Csv => CsvWriter::new(file).include_header(true).finish(&mut df)?,
-        Format::Json => JsonWriter::new(file)
-            .with_json_format(JsonFormat::JsonLines)
-            .finish(&mut df)?,
+    if !run.has_spans() {
+        return Err(AnalysisError::Missing {
+            path: run.spans_file(),
+            hint: "the run replayed video only: export its frames (frames.csv) instead",
+        });
     }
-    Ok(df.height())
+    let mut df = run.spans()?.collect()?;
+    write(&mut df, dir, format, out)
 }
 
 /// An error when `out` (whose folder exists) would land among the files of the run in `dir`
@@ -111,6 +163,10 @@ mod tests {
         assert_eq!(
             default_out(Path::new("r"), Format::Csv),
             Path::new("r/export/spans.csv")
+        );
+        assert_eq!(
+            default_frames_out(Path::new("r"), Format::Csv),
+            Path::new("r/export/frames.csv")
         );
     }
 

@@ -39,7 +39,7 @@ fn is(outcome: Outcome) -> Expr {
     col(c::OUTCOME).eq(lit(outcome.as_str()))
 }
 
-fn strings(df: &DataFrame, name: &str) -> Result<Vec<String>, AnalysisError> {
+pub(crate) fn strings(df: &DataFrame, name: &str) -> Result<Vec<String>, AnalysisError> {
     // Writers may store keys dictionary-encoded (categorical to polars): read them as text.
     Ok(df
         .column(name)?
@@ -302,7 +302,7 @@ pub struct TurnRow {
     pub reply: Option<String>,
 }
 
-fn opt_i64(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>, AnalysisError> {
+pub(crate) fn opt_i64(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>, AnalysisError> {
     Ok(df
         .column(name)?
         .cast(&DataType::Int64)?
@@ -320,7 +320,7 @@ fn opt_f64(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>, AnalysisError
         .collect())
 }
 
-fn opt_str(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>, AnalysisError> {
+pub(crate) fn opt_str(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>, AnalysisError> {
     match df.column(name) {
         Ok(c) => Ok(c
             .cast(&DataType::String)?

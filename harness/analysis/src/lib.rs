@@ -2,7 +2,8 @@
 //! one report model every output renders from.
 //!
 //! polars does the grouping ([`frames`]); the statistics are pure functions ([`stats`],
-//! [`wer`]); [`report`] assembles the model; [`compare`] sets two sides against each other.
+//! [`wer`], and the vision lane's in [`video`]); [`report`] assembles the model; [`compare`]
+//! sets two sides against each other.
 //! This crate renders nothing and writes nothing but what [`export`] is asked to.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -17,6 +18,7 @@ pub mod load;
 pub mod report;
 pub mod stats;
 pub mod telemetry;
+pub mod video;
 
 pub use compare::{Side, compare};
 pub use load::Run;
@@ -56,6 +58,14 @@ pub enum AnalysisError {
         path: PathBuf,
         /// The results folder it lies in.
         run: PathBuf,
+    },
+    /// A results file holds a value its contract does not allow.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        message: String,
     },
     /// Nothing to analyse.
     #[error("{0}")]

@@ -48,11 +48,12 @@ impl Ramp {
 }
 
 impl Run {
-    /// Opens a results folder (it must hold `manifest.json` and `spans.parquet`).
+    /// Opens a results folder (it must hold `manifest.json` and `spans.parquet`, or, for a
+    /// video-only run, `frames.parquet`).
     pub fn open(dir: &Path) -> Result<Run, AnalysisError> {
         let m = RunManifest::read(dir)?;
         let spans = dir.join(files::SPANS_PARQUET);
-        if !spans.exists() {
+        if !spans.exists() && !dir.join(files::FRAMES_PARQUET).exists() {
             return Err(AnalysisError::Missing {
                 path: spans,
                 hint: "if the run was killed, `latlab recover` rebuilds it from spans.jsonl",
@@ -107,6 +108,16 @@ impl Run {
     /// The spans table's file.
     pub fn spans_file(&self) -> PathBuf {
         self.dir.join(files::SPANS_PARQUET)
+    }
+
+    /// Whether the run has a spans table (a video-only run has none).
+    pub fn has_spans(&self) -> bool {
+        self.spans_file().exists()
+    }
+
+    /// The frames table's file, when the run replayed video (`frames.parquet`).
+    pub fn frames_file(&self) -> Option<PathBuf> {
+        Some(self.dir.join(files::FRAMES_PARQUET)).filter(|p| p.exists())
     }
 
     /// The turns table (absent in very old results: an empty frame then).

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use latlab_report::model::{
-    AccuracyRow, CdfSeries, ErrorRow, Estimate, LoadStageRow, MeasurerRow, ParetoPoint, PlotData,
-    Report, SCHEMA_VERSION, StageHistogram, SummaryRow, TelemetryPhase, TelemetrySeries,
-    ThroughputRow, TimeSeries, TurnDetail, WaterfallBar,
+    AccuracyRow, CdfSeries, ErrorRow, Estimate, FpsSeries, LoadStageRow, MeasurerRow, ParetoPoint,
+    PlotData, Report, SCHEMA_VERSION, StageHistogram, SummaryRow, TelemetryPhase, TelemetrySeries,
+    ThroughputRow, TimeSeries, TurnDetail, VideoSection, WaterfallBar,
 };
 use polars::prelude::*;
 
@@ -17,6 +17,7 @@ use crate::frames::{
 use crate::load::Run;
 use crate::stats::{mean_estimate, quantile, quantile_estimate};
 use crate::telemetry::{self, RunTelemetry};
+use crate::video::{self, VideoFrame, read_frames};
 use latlab_results::span::Stage;
 use latlab_results::wer::word_errors;
 
@@ -44,10 +45,13 @@ pub struct Loaded {
     pub errors: Vec<ErrorKinds>,
     /// Each run's `telemetry.jsonl`, in run order (no samples when it has none).
     pub telemetry: Vec<RunTelemetry>,
+    /// Every replayed video frame (`frames.parquet`) of the runs that have one.
+    pub frames: Vec<VideoFrame>,
 }
 
-/// Opens the runs in `dirs` and scans all their spans as one table.
-fn open(dirs: &[PathBuf]) -> Result<(Vec<Run>, LazyFrame), AnalysisError> {
+/// Opens the runs in `dirs` and scans all their spans as one table (None when no run has
+/// spans: video only).
+fn open(dirs: &[PathBuf]) -> Result<(Vec<Run>, Option<LazyFrame>), AnalysisError> {
     if dirs.is_empty() {
         return Err(AnalysisError::Empty("no results folder given".into()));
     }
@@ -55,24 +59,46 @@ fn open(dirs: &[PathBuf]) -> Result<(Vec<Run>, LazyFrame), AnalysisError> {
         .iter()
         .map(|d| Run::open(d))
         .collect::<Result<_, _>>()?;
-    let spans = concat(
-        runs.iter().map(Run::spans).collect::<Result<Vec<_>, _>>()?,
-        UnionArgs::default(),
-    )?;
+    let scans = runs
+        .iter()
+        .filter(|r| r.has_spans())
+        .map(Run::spans)
+        .collect::<Result<Vec<_>, _>>()?;
+    let spans = if scans.is_empty() {
+        None
+    } else {
+        Some(concat(scans, UnionArgs::default())?)
+    };
     Ok((runs, spans))
 }
 
-/// The runs' span files.
+/// The runs' span files (of the runs that have one).
 fn files(runs: &[Run]) -> Vec<PathBuf> {
-    runs.iter().map(Run::spans_file).collect()
+    runs.iter()
+        .filter(|r| r.has_spans())
+        .map(Run::spans_file)
+        .collect()
+}
+
+/// Every frame of the runs that replayed video, in run order.
+pub fn read_run_frames(runs: &[Run]) -> Result<Vec<VideoFrame>, AnalysisError> {
+    let mut frames = Vec::new();
+    for run in runs {
+        if let Some(path) = run.frames_file() {
+            frames.extend(read_frames(&path)?);
+        }
+    }
+    Ok(frames)
 }
 
 /// Reads the runs in `dirs`.
 pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
     let (runs, spans) = open(dirs)?;
     let groups = span_groups(&files(&runs))?;
-    let errors = error_kinds(spans.clone())?;
-    let llm = llm_rates(spans)?;
+    let (errors, llm) = match spans {
+        Some(spans) => (error_kinds(spans.clone())?, llm_rates(spans)?),
+        None => (Vec::new(), Vec::new()),
+    };
     let mut turns = Vec::new();
     for run in &runs {
         if let Some(t) = run.turns()? {
@@ -83,6 +109,7 @@ pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
         .iter()
         .map(|r| telemetry::read(&r.dir))
         .collect::<Result<_, _>>()?;
+    let frames = read_run_frames(&runs)?;
     Ok(Loaded {
         runs,
         groups,
@@ -90,6 +117,7 @@ pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
         llm,
         errors,
         telemetry,
+        frames,
     })
 }
 
@@ -103,6 +131,7 @@ pub fn summarize(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
         llm: Vec::new(),
         errors: Vec::new(),
         telemetry: Vec::new(),
+        frames: Vec::new(),
     };
     let series = loaded.series();
     Ok(Report {
@@ -120,6 +149,7 @@ pub fn summarize(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
         slowest_turns: Vec::new(),
         comparison: None,
         notes: Vec::new(),
+        video: None,
     })
 }
 
@@ -139,6 +169,11 @@ impl Loaded {
             for g in self.groups.iter().filter(|g| &g.run == id) {
                 if !profiles.contains(&g.profile) {
                     profiles.push(g.profile.clone());
+                }
+            }
+            for f in self.frames.iter().filter(|f| &f.run == id) {
+                if !profiles.contains(&f.profile) {
+                    profiles.push(f.profile.clone());
                 }
             }
             out.extend(profiles.into_iter().map(|p| (id.clone(), p)));
@@ -170,7 +205,29 @@ impl Loaded {
 
 /// Shapes loaded runs into the report model.
 pub fn build(loaded: &Loaded) -> Report {
-    let series = loaded.series();
+    let all_series = loaded.series();
+    // The video section covers every series with frames; the audio parts skip series that
+    // only replayed video (no spans), which would show as rows of zero turns.
+    let video = video_section(loaded, &all_series);
+    let series: Vec<(String, String)> = all_series
+        .iter()
+        .filter(|(run, profile)| {
+            let spans = || {
+                loaded
+                    .groups
+                    .iter()
+                    .any(|g| &g.run == run && &g.profile == profile)
+            };
+            let frames = || {
+                loaded
+                    .frames
+                    .iter()
+                    .any(|f| &f.run == run && &f.profile == profile)
+            };
+            spans() || !frames()
+        })
+        .cloned()
+        .collect();
     let accuracy = accuracy(loaded, &series);
     let accuracy_by_voice = accuracy_by_voice(loaded, &series);
     let summary = summary_rows(loaded, &series);
@@ -216,13 +273,104 @@ pub fn build(loaded: &Loaded) -> Report {
             over_time: over_time(loaded, &series),
             histograms: histograms(loaded, &series),
             telemetry: telemetry_series(loaded, &series),
+            frame_cdf: frame_cdf(loaded, &all_series),
+            fps_over_time: fps_over_time(loaded, &all_series),
         },
         accuracy,
         accuracy_by_voice,
         slowest_turns: slowest(loaded),
         comparison: None,
         notes,
+        video,
     }
+}
+
+/// The run whose id is `run`.
+fn run_of<'a>(loaded: &'a Loaded, run: &str) -> Option<&'a Run> {
+    loaded.runs.iter().find(|r| r.facts.run_id == run)
+}
+
+/// The recorded frame rate of a run's video, from its manifest.
+fn source_fps(loaded: &Loaded, run: &str) -> Option<f64> {
+    run_of(loaded, run)?.manifest.vision.as_ref().map(|v| v.fps)
+}
+
+/// The Video section: None when no run has frames, so audio-only reports are unchanged.
+pub fn video_section(loaded: &Loaded, series: &[(String, String)]) -> Option<VideoSection> {
+    if loaded.frames.is_empty() {
+        return None;
+    }
+    let mut section = VideoSection::default();
+    for run in &loaded.runs {
+        if let Some(v) = &run.manifest.vision {
+            section.runs.push(video::run_facts(&run.facts.run_id, v));
+        }
+    }
+    for (run, profile) in series {
+        let frames = video::frames_of(&loaded.frames, run, profile);
+        if frames.is_empty() {
+            continue;
+        }
+        let vision = run_of(loaded, run).and_then(|r| r.manifest.vision.as_ref());
+        let policy = vision
+            .and_then(|v| v.policies.get(profile))
+            .map(|p| p.as_str().to_string());
+        let fps = source_fps(loaded, run);
+        section.frames.extend(video::frame_row(
+            &frames,
+            None,
+            policy.clone(),
+            fps,
+            BOOTSTRAP_SEED,
+        ));
+        let mut streams: Vec<u32> = frames.iter().map(|f| f.stream).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        if streams.len() > 1 {
+            for s in streams {
+                let of_stream: Vec<&VideoFrame> =
+                    frames.iter().copied().filter(|f| f.stream == s).collect();
+                section.frames.extend(video::frame_row(
+                    &of_stream,
+                    Some(s),
+                    policy.clone(),
+                    fps,
+                    BOOTSTRAP_SEED,
+                ));
+            }
+        }
+        section.errors.extend(video::error_rows(&frames));
+        section
+            .accuracy
+            .extend(video::accuracy_rows(vision, run, profile));
+    }
+    section.tradeoff = video::tradeoff(&section.frames, &section.accuracy);
+    Some(section)
+}
+
+/// Frame latency CDF per series that replayed video.
+fn frame_cdf(loaded: &Loaded, series: &[(String, String)]) -> Vec<CdfSeries> {
+    series
+        .iter()
+        .filter_map(|(run, profile)| {
+            let v = video::latencies_ms(&video::frames_of(&loaded.frames, run, profile));
+            cdf_series_of(loaded.label(run, profile), &v, "frame_latency")
+        })
+        .collect()
+}
+
+/// Achieved FPS per 1 s window per series that replayed video.
+fn fps_over_time(loaded: &Loaded, series: &[(String, String)]) -> Vec<FpsSeries> {
+    series
+        .iter()
+        .filter_map(|(run, profile)| {
+            let frames = video::frames_of(&loaded.frames, run, profile);
+            let fps = source_fps(loaded, run);
+            let windows = video::fps_windows(&frames, fps);
+            (!windows.is_empty())
+                .then(|| video::fps_series(loaded.label(run, profile), &windows, fps))
+        })
+        .collect()
 }
 
 /// latlab's own share per stage and the agent's LLM queue wait, per run, from each manifest.
@@ -550,8 +698,15 @@ fn cdf(loaded: &Loaded, series: &[(String, String)]) -> Vec<CdfSeries> {
         .collect()
 }
 
-/// A CDF curve of an ascending sample (every point, or an even quantile grid when large).
+/// A voice-to-voice CDF curve of an ascending sample (every point, or an even quantile grid
+/// when large).
 pub fn cdf_series(label: String, sorted: &[f64]) -> Option<CdfSeries> {
+    cdf_series_of(label, sorted, "voice_to_voice")
+}
+
+/// A CDF curve of an ascending sample of the latency `metric` (names the marked percentiles'
+/// bootstrap seeds).
+pub fn cdf_series_of(label: String, sorted: &[f64], metric: &str) -> Option<CdfSeries> {
     let n = sorted.len();
     if n == 0 {
         return None;
@@ -570,8 +725,8 @@ pub fn cdf_series(label: String, sorted: &[f64]) -> Option<CdfSeries> {
             })
             .collect()
     };
-    let (p90, p90_ci) = marked_quantile(sorted, 0.90, &label)?;
-    let (p95, p95_ci) = marked_quantile(sorted, 0.95, &label)?;
+    let (p90, p90_ci) = marked_quantile(sorted, 0.90, &label, metric)?;
+    let (p95, p95_ci) = marked_quantile(sorted, 0.95, &label, metric)?;
     Some(CdfSeries {
         label,
         points,
@@ -585,8 +740,13 @@ pub fn cdf_series(label: String, sorted: &[f64]) -> Option<CdfSeries> {
 
 /// A voice-to-voice percentile a plot marks, with its 95 % bootstrap interval (seeded by the
 /// series' label, so a plot is reproducible).
-fn marked_quantile(sorted: &[f64], q: f64, label: &str) -> Option<(f64, Option<[f64; 2]>)> {
-    let what = format!("plot/{label}/voice_to_voice/{q}");
+fn marked_quantile(
+    sorted: &[f64],
+    q: f64,
+    label: &str,
+    metric: &str,
+) -> Option<(f64, Option<[f64; 2]>)> {
+    let what = format!("plot/{label}/{metric}/{q}");
     let e = quantile_estimate(sorted, q, BOOTSTRAP_SEED, &what)?;
     Some((e.value, Some([e.lo, e.hi])))
 }

@@ -156,6 +156,46 @@ pub fn difference(
     ))
 }
 
+/// The proportion `k / n` with its exact two-sided 95 % (Clopper–Pearson) interval; `None`
+/// when `n` is 0. Exact, not bootstrapped: a proportion's sampling distribution is known.
+pub fn proportion_estimate(k: u64, n: u64) -> Option<Estimate> {
+    use statrs::distribution::{Beta as BetaDist, ContinuousCDF};
+    if n == 0 {
+        return None;
+    }
+    let (kf, nf) = (k.min(n) as f64, n as f64);
+    let lo = if k == 0 {
+        0.0
+    } else {
+        BetaDist::new(kf, nf - kf + 1.0).map_or(0.0, |b| b.inverse_cdf(0.025))
+    };
+    let hi = if k >= n {
+        1.0
+    } else {
+        BetaDist::new(kf + 1.0, nf - kf).map_or(1.0, |b| b.inverse_cdf(0.975))
+    };
+    let value = kf / nf;
+    Some(Estimate {
+        value,
+        lo: lo.min(value),
+        hi: hi.max(value),
+    })
+}
+
+/// Replicates of a proportion `k / n` under the (parametric) bootstrap: `Binom(n, k/n) / n`.
+pub fn proportion_replicates(k: u64, n: u64, replicates: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let p = (k.min(n) as f64 / n as f64).clamp(0.0, 1.0);
+    match rand_distr::Binomial::new(n, p) {
+        Ok(b) => (0..replicates)
+            .map(|_| b.sample(rng) as f64 / n as f64)
+            .collect(),
+        Err(_) => vec![p; replicates],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +274,30 @@ mod tests {
             prop_assert_eq!(quantile_estimate(&s, 0.95, seed, "p95"), quantile_estimate(&s, 0.95, seed, "p95"));
             prop_assert_eq!(mean_estimate(&v, seed, "mean"), mean_estimate(&v, seed, "mean"));
         }
+    }
+
+    #[test]
+    fn proportions_have_exact_intervals() {
+        // 10 of 100: the Clopper–Pearson 95 % interval is [0.0490, 0.1762].
+        let e = proportion_estimate(10, 100).unwrap();
+        assert_eq!(e.value, 0.1);
+        assert!(
+            (e.lo - 0.0490).abs() < 1e-3 && (e.hi - 0.1762).abs() < 1e-3,
+            "{e:?}"
+        );
+        // None of 50: [0, 1 − 0.025^(1/50)].
+        let z = proportion_estimate(0, 50).unwrap();
+        assert_eq!((z.value, z.lo), (0.0, 0.0));
+        assert!(
+            (z.hi - (1.0 - 0.025f64.powf(1.0 / 50.0))).abs() < 1e-9,
+            "{z:?}"
+        );
+        assert_eq!(proportion_estimate(3, 3).unwrap().hi, 1.0);
+        assert_eq!(proportion_estimate(0, 0), None);
+        let reps = proportion_replicates(10, 100, 500, &mut rng_for(1, "p"));
+        assert!(reps.iter().all(|r| (0.0..=1.0).contains(r)));
+        let m = mean(&reps).unwrap();
+        assert!((m - 0.1).abs() < 0.01, "{m}");
     }
 
     #[test]

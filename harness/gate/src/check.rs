@@ -152,16 +152,13 @@ pub fn judge_one(
             latlab_analysis::stats::quantile(&s.sorted_ms, q),
             quantile_bounds(&s.sorted_ms, q, confidence),
         ),
-        (Metric::ErrorRate | Metric::SuccessRate, Some(s)) => {
-            let n = s.attempts() as f64;
-            let k = match t.metric {
-                Metric::ErrorRate => s.errors as f64,
-                _ => n - s.errors as f64,
-            };
+        (Metric::ErrorRate | Metric::SuccessRate | Metric::DeadlineMissRate, Some(s)) => {
+            let (k, n) = rate_counts(t.metric, s);
+            let (k, n) = (k as f64, n as f64);
             let b = rate_bounds(k, n, confidence);
             let pct = |v: Option<f64>| v.map(|v| v * 100.0);
             (
-                s.attempts(),
+                n as u64,
                 (n > 0.0).then(|| 100.0 * k / n),
                 Bounds {
                     lower: pct(b.lower),
@@ -169,6 +166,11 @@ pub fn judge_one(
                 },
             )
         }
+        (Metric::Fps, Some(s)) => (
+            s.fps_windows.len() as u64,
+            latlab_analysis::stats::quantile(&s.fps_windows, FPS_QUANTILE),
+            fps_bounds(&s.fps_windows, confidence),
+        ),
         (_, None) => (
             0,
             None,
@@ -211,18 +213,27 @@ fn level_verdict(
     let conf = confidence * 100.0;
     let Some(s) = sample.filter(|s| match t.metric {
         Metric::Quantile(_) => !s.sorted_ms.is_empty(),
-        _ => s.attempts() > 0,
+        Metric::Fps => !s.fps_windows.is_empty(),
+        _ => rate_counts(t.metric, s).1 > 0,
     }) else {
         let need_more = match t.metric {
             Metric::Quantile(q) => Some(crate::bounds::min_samples_to_pass(q, confidence)),
+            Metric::Fps => Some(crate::bounds::min_samples_to_pass(FPS_QUANTILE, confidence)),
             _ => None,
+        };
+        let reason = match (t.metric, sample) {
+            (Metric::Fps, Some(_)) => format!(
+                "no whole 1 s FPS windows in this run's {} samples (the replay is shorter than a second)",
+                t.stage
+            ),
+            _ => format!("no {} samples in this run", t.stage),
         };
         return LevelVerdict {
             level,
             limit,
             verdict: Verdict::Inconclusive,
             need_more,
-            reason: format!("no {} samples in this run", t.stage),
+            reason,
         };
     };
     // "Good" is under a ceiling or over a floor.
@@ -276,37 +287,43 @@ fn level_verdict(
     }
 }
 
+/// The quantile of the FPS windows a `fps` target bounds: the median window.
+pub const FPS_QUANTILE: f64 = 0.5;
+
+/// Events and trials of a rate metric: (errors, attempts), (successes, attempts) or
+/// (missed, captured frames).
+fn rate_counts(metric: Metric, s: &StageSample) -> (u64, u64) {
+    match metric {
+        Metric::SuccessRate => (s.attempts() - s.errors, s.attempts()),
+        Metric::DeadlineMissRate => (s.missed, s.frames),
+        _ => (s.errors, s.attempts()),
+    }
+}
+
+/// Order-statistic bounds on the median FPS window, a floor: the mirror image of a latency
+/// percentile's ceiling (the bounds of the negated windows, negated back), so PASS needs as
+/// many windows as a median latency target and obeys the same `t ≥ 1` rule.
+pub fn fps_bounds(sorted_fps: &[f64], confidence: f64) -> Bounds {
+    let mirrored: Vec<f64> = sorted_fps.iter().rev().map(|v| -v).collect();
+    let b = quantile_bounds(&mirrored, FPS_QUANTILE, confidence);
+    Bounds {
+        lower: b.upper.map(|v| -v),
+        upper: b.lower.map(|v| -v),
+    }
+}
+
 /// About how many more samples, drawn like those seen so far, would turn an INCONCLUSIVE into
 /// a PASS or FAIL.
 fn need_more(metric: Metric, s: &StageSample, limit: f64, confidence: f64) -> Option<u64> {
     match metric {
-        Metric::Quantile(q) => {
-            let n = s.sorted_ms.len() as u64;
-            let at_or_over = s.sorted_ms.iter().filter(|v| **v >= limit).count() as f64 / n as f64;
-            let over = s.sorted_ms.iter().filter(|v| **v > limit).count() as f64 / n as f64;
-            let m = if at_or_over < 1.0 - q {
-                first(n + 1, |m| {
-                    tolerated_over(m, q, confidence)
-                        .is_some_and(|t| t as f64 >= (at_or_over * m as f64).ceil())
-                })
-            } else if over > 1.0 - q {
-                first(n + 1, |m| {
-                    decisive_over(m, q, confidence)
-                        .is_some_and(|d| d as f64 <= (over * m as f64).floor())
-                })
-            } else {
-                None
-            }?;
-            Some(m - n)
+        Metric::Quantile(q) => quantile_need_more(&s.sorted_ms, q, limit, confidence),
+        Metric::Fps => {
+            let mirrored: Vec<f64> = s.fps_windows.iter().rev().map(|v| -v).collect();
+            quantile_need_more(&mirrored, FPS_QUANTILE, -limit, confidence)
         }
-        Metric::ErrorRate | Metric::SuccessRate => {
-            let n = s.attempts();
-            let errors = s.errors as f64 / n as f64;
-            let rate = if metric == Metric::ErrorRate {
-                errors
-            } else {
-                1.0 - errors
-            };
+        Metric::ErrorRate | Metric::SuccessRate | Metric::DeadlineMissRate => {
+            let (k, n) = rate_counts(metric, s);
+            let rate = k as f64 / n as f64;
             let limit = limit / 100.0;
             let floor = metric.is_floor();
             if rate == limit {
@@ -330,6 +347,26 @@ fn need_more(metric: Metric, s: &StageSample, limit: f64, confidence: f64) -> Op
     }
 }
 
+/// [`need_more`] for a ceiling on the q-quantile of an ascending sample.
+fn quantile_need_more(sorted: &[f64], q: f64, limit: f64, confidence: f64) -> Option<u64> {
+    let n = sorted.len() as u64;
+    let at_or_over = sorted.iter().filter(|v| **v >= limit).count() as f64 / n as f64;
+    let over = sorted.iter().filter(|v| **v > limit).count() as f64 / n as f64;
+    let m = if at_or_over < 1.0 - q {
+        first(n + 1, |m| {
+            tolerated_over(m, q, confidence)
+                .is_some_and(|t| t as f64 >= (at_or_over * m as f64).ceil())
+        })
+    } else if over > 1.0 - q {
+        first(n + 1, |m| {
+            decisive_over(m, q, confidence).is_some_and(|d| d as f64 <= (over * m as f64).floor())
+        })
+    } else {
+        None
+    }?;
+    Some(m - n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +381,7 @@ mod tests {
             errors,
             skipped: 0,
             sorted_ms,
+            ..StageSample::default()
         }
     }
 
@@ -452,5 +490,89 @@ mod tests {
         let v = crit(&target(Metric::SuccessRate, 90.0), &few);
         assert_eq!(v.verdict, Verdict::Inconclusive);
         assert!(v.need_more.is_some(), "{v:?}");
+    }
+
+    fn video(fps_windows: Vec<f64>, missed: u64, frames: u64) -> StageSample {
+        let mut fps_windows = fps_windows;
+        fps_windows.sort_by(f64::total_cmp);
+        StageSample {
+            stage: "frame".into(),
+            frames,
+            missed,
+            fps_windows,
+            ..sample(vec![50.0; 10], 0)
+        }
+    }
+
+    fn frame_target(metric: Metric, crit: f64) -> Target {
+        Target {
+            stage: "frame".into(),
+            ..target(metric, crit)
+        }
+    }
+
+    #[test]
+    fn deadline_misses_are_a_rate_of_frames_captured() {
+        let t = frame_target(Metric::DeadlineMissRate, 10.0);
+        let few = video(vec![10.0; 20], 5, 600);
+        let check = judge_one(&t, 0.99, "s", "p", Some(&few));
+        assert_eq!((check.samples, check.unit), (600, "%"));
+        assert!((check.value.unwrap() - 100.0 * 5.0 / 600.0).abs() < 1e-12);
+        assert_eq!(crit(&t, &few).verdict, Verdict::Pass);
+        assert_eq!(crit(&t, &video(vec![], 120, 600)).verdict, Verdict::Fail);
+        // 1 of 20 (5 %): the interval still holds 10 %.
+        let v = crit(&t, &video(vec![], 1, 20));
+        assert_eq!(v.verdict, Verdict::Inconclusive);
+        assert!(v.need_more.is_some_and(|m| m > 0), "{v:?}");
+    }
+
+    #[test]
+    fn sustained_fps_is_a_floor_on_the_median_window() {
+        let steady = video(vec![10.0; 20], 0, 200);
+        let check = judge_one(
+            &frame_target(Metric::Fps, 9.0),
+            0.99,
+            "s",
+            "p",
+            Some(&steady),
+        );
+        assert_eq!(
+            (check.samples, check.value, check.unit),
+            (20, Some(10.0), "fps")
+        );
+        assert_eq!(check.crit().unwrap().verdict, Verdict::Pass);
+        assert_eq!(
+            crit(&frame_target(Metric::Fps, 10.6), &steady).verdict,
+            Verdict::Fail
+        );
+        let mixed: Vec<f64> = (0..20)
+            .map(|i| if i % 2 == 0 { 10.0 } else { 11.0 })
+            .collect();
+        let v = crit(&frame_target(Metric::Fps, 10.6), &video(mixed, 0, 200));
+        assert_eq!(v.verdict, Verdict::Inconclusive, "{v:?}");
+        // The bounds are the median's order statistics: with 20 windows at 99 %, the 5th
+        // lowest and the 5th highest.
+        let ramp: Vec<f64> = (1..=20).map(f64::from).collect();
+        let b = fps_bounds(&ramp, 0.99);
+        assert_eq!((b.lower, b.upper), (Some(5.0), Some(16.0)));
+        // Ten windows are too few to pass at 99 %, however fast; eleven are enough.
+        let short = crit(
+            &frame_target(Metric::Fps, 1.0),
+            &video(vec![30.0; 10], 0, 100),
+        );
+        assert_eq!(short.verdict, Verdict::Inconclusive);
+        assert_eq!(short.need_more, Some(1));
+        assert_eq!(
+            crit(
+                &frame_target(Metric::Fps, 1.0),
+                &video(vec![30.0; 11], 0, 110)
+            )
+            .verdict,
+            Verdict::Pass
+        );
+        // A run with no frame stage at all stays INCONCLUSIVE and says why.
+        let none = judge_one(&frame_target(Metric::Fps, 10.6), 0.99, "s", "p", None);
+        assert_eq!(none.crit().unwrap().verdict, Verdict::Inconclusive);
+        assert!(none.crit().unwrap().reason.contains("no frame samples"));
     }
 }

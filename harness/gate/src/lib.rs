@@ -24,7 +24,7 @@ pub mod targets;
 
 pub use baseline::Baseline;
 pub use check::{Check, Level, LevelVerdict, Verdict};
-pub use merge::{StageSample, stage_samples};
+pub use merge::{StageSample, frame_samples, stage_samples};
 pub use regress::{Change, Comparison, DEFAULT_BAND, NoiseBand};
 pub use targets::Targets;
 
@@ -156,17 +156,29 @@ impl Default for GateOptions {
     }
 }
 
-/// Reads one results folder into its stage samples.
+/// Reads one results folder into its stage samples: the spans' stages, then the video
+/// lane's `frame` stage when the run has `frames.parquet`.
 pub fn read_run(dir: &Path) -> Result<(latlab_analysis::Run, Vec<StageSample>), GateError> {
     let run = latlab_analysis::Run::open(dir)?;
-    let groups = latlab_analysis::frames::span_groups(&[run.spans_file()])?;
-    if groups.is_empty() {
+    let groups = if run.has_spans() {
+        latlab_analysis::frames::span_groups(&[run.spans_file()])?
+    } else {
+        Vec::new()
+    };
+    let frames = match run.frames_file() {
+        Some(path) => latlab_analysis::video::read_frames(&path)?,
+        None => Vec::new(),
+    };
+    if groups.is_empty() && frames.is_empty() {
         return Err(GateError::Data(format!(
-            "{}: the run recorded no spans",
+            "{}: the run recorded no spans and no frames",
             dir.display()
         )));
     }
-    Ok((run, stage_samples(&groups)))
+    let fps = run.manifest.vision.as_ref().map(|v| v.fps);
+    let mut stages = stage_samples(&groups);
+    stages.extend(frame_samples(&frames, |_| fps));
+    Ok((run, stages))
 }
 
 /// Judges a run: targets, then the baseline if one is given.

@@ -1,9 +1,14 @@
-//! The unit the gate judges: one scenario × profile × stage, its backends' spans together.
+//! The unit the gate judges: one scenario × profile × stage, its backends' spans together —
+//! or, for the vision lane, the `frame` stage of a profile's replayed video frames.
 
 use latlab_analysis::frames::SpanGroup;
+use latlab_analysis::video::{self, VideoFrame};
+use latlab_results::frame::FrameOutcome;
+
+use crate::targets::FRAME_STAGE;
 
 /// The successful latencies and error counts of one scenario × profile × stage.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StageSample {
     /// Scenario.
     pub scenario: String,
@@ -17,6 +22,12 @@ pub struct StageSample {
     pub skipped: u64,
     /// Successful latencies in ms, ascending.
     pub sorted_ms: Vec<f64>,
+    /// Stage `frame`: frames captured (the deadline-miss rate's trials); 0 otherwise.
+    pub frames: u64,
+    /// Stage `frame`: frames that missed their deadline (late, skipped or failed).
+    pub missed: u64,
+    /// Stage `frame`: achieved FPS of each stream in each whole 1 s window, ascending.
+    pub fps_windows: Vec<f64>,
 }
 
 impl StageSample {
@@ -47,8 +58,65 @@ pub fn stage_samples(groups: &[SpanGroup]) -> Vec<StageSample> {
                 errors: g.errors,
                 skipped: g.skipped,
                 sorted_ms: g.sorted_ms.clone(),
+                ..StageSample::default()
             }),
         }
+    }
+    out
+}
+
+/// The `frame` stage of each scenario × profile (runs and streams together, in first-seen
+/// order): processed frames' latencies (capture → result), failed and skipped frames,
+/// deadline misses over frames captured, and the per-stream 1 s FPS windows (computed per
+/// run, `source_fps` giving each run's recorded rate).
+pub fn frame_samples(
+    frames: &[VideoFrame],
+    source_fps: impl Fn(&str) -> Option<f64>,
+) -> Vec<StageSample> {
+    let mut keys: Vec<(&str, &str, &str)> = Vec::new();
+    for f in frames {
+        let key = (f.scenario.as_str(), f.profile.as_str(), f.run.as_str());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let mut out: Vec<StageSample> = Vec::new();
+    for (scenario, profile, run) in keys {
+        let of: Vec<&VideoFrame> = frames
+            .iter()
+            .filter(|f| f.scenario == scenario && f.profile == profile && f.run == run)
+            .collect();
+        let count = |o: FrameOutcome| of.iter().filter(|f| f.outcome == o).count() as u64;
+        let windows = video::fps_windows(&of, source_fps(run));
+        let part = StageSample {
+            scenario: scenario.to_string(),
+            profile: profile.to_string(),
+            stage: FRAME_STAGE.to_string(),
+            errors: count(FrameOutcome::Error),
+            skipped: count(FrameOutcome::Skipped),
+            sorted_ms: video::latencies_ms(&of),
+            frames: of.len() as u64,
+            missed: of.iter().filter(|f| f.missed).count() as u64,
+            fps_windows: windows.iter().map(|w| w.fps).collect(),
+        };
+        match out
+            .iter_mut()
+            .find(|s| s.scenario == scenario && s.profile == profile)
+        {
+            Some(s) => {
+                s.errors += part.errors;
+                s.skipped += part.skipped;
+                s.frames += part.frames;
+                s.missed += part.missed;
+                s.sorted_ms.extend(part.sorted_ms);
+                s.fps_windows.extend(part.fps_windows);
+            }
+            None => out.push(part),
+        }
+    }
+    for s in &mut out {
+        s.sorted_ms.sort_by(f64::total_cmp);
+        s.fps_windows.sort_by(f64::total_cmp);
     }
     out
 }

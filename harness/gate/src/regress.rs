@@ -206,6 +206,7 @@ mod tests {
             errors: 0,
             skipped: 0,
             sorted_ms,
+            ..StageSample::default()
         }
     }
 

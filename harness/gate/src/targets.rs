@@ -1,4 +1,5 @@
-//! Targets files: limits on a stage's percentiles or error rate per scenario and profile,
+//! Targets files: limits on a stage's percentiles or error rate per scenario and profile (and
+//! on the video lane's deadline-miss rate and sustained FPS),
 //! with optional `warn` and `crit` levels (`docs/ci.md` shows the format).
 //!
 //! Every error names the file and, where it can, the line and key.
@@ -20,14 +21,25 @@ pub enum Metric {
     ErrorRate,
     /// Successful spans over attempted ones, limited from below, in percent.
     SuccessRate,
+    /// Frames that missed their deadline (late, skipped or failed) over frames captured,
+    /// limited from above, in percent (stage `frame` only).
+    DeadlineMissRate,
+    /// Sustained frames per second: the median of the per-stream 1 s window rates, limited
+    /// from below (stage `frame` only; `docs/ci.md`).
+    Fps,
 }
 
+/// The stage of the vision lane's targets: frame latency, capture → result.
+pub const FRAME_STAGE: &str = "frame";
+
 impl Metric {
-    /// Parses `p50`, `p90`, `p99.9`, `error_rate`, `success_rate`.
+    /// Parses `p50`, `p90`, `p99.9`, `error_rate`, `success_rate`, `deadline_miss_rate`, `fps`.
     pub fn parse(s: &str) -> Option<Metric> {
         match s {
             "error_rate" => Some(Metric::ErrorRate),
             "success_rate" => Some(Metric::SuccessRate),
+            "deadline_miss_rate" => Some(Metric::DeadlineMissRate),
+            "fps" => Some(Metric::Fps),
             _ => {
                 let pct: f64 = s.strip_prefix('p')?.parse().ok()?;
                 (pct > 0.0 && pct < 100.0).then_some(Metric::Quantile(pct / 100.0))
@@ -42,6 +54,8 @@ impl Metric {
             Metric::Quantile(q) => format!("p{}", (q * 100_000.0).round() / 1000.0),
             Metric::ErrorRate => "error_rate".into(),
             Metric::SuccessRate => "success_rate".into(),
+            Metric::DeadlineMissRate => "deadline_miss_rate".into(),
+            Metric::Fps => "fps".into(),
         }
     }
 
@@ -49,13 +63,27 @@ impl Metric {
     pub fn unit(&self) -> &'static str {
         match self {
             Metric::Quantile(_) => "ms",
+            Metric::Fps => "fps",
             _ => "%",
         }
     }
 
     /// Whether the limit is a floor (the value must stay above it) rather than a ceiling.
     pub fn is_floor(&self) -> bool {
-        matches!(self, Metric::SuccessRate)
+        matches!(self, Metric::SuccessRate | Metric::Fps)
+    }
+
+    /// Whether the metric is a proportion judged with binomial bounds.
+    pub fn is_rate(&self) -> bool {
+        matches!(
+            self,
+            Metric::ErrorRate | Metric::SuccessRate | Metric::DeadlineMissRate
+        )
+    }
+
+    /// Whether the metric exists only for the vision lane's `frame` stage.
+    pub fn frames_only(&self) -> bool {
+        matches!(self, Metric::DeadlineMissRate | Metric::Fps)
     }
 }
 
@@ -206,7 +234,7 @@ impl Targets {
                         t.stage.span(),
                         "stage",
                         format!(
-                            "{s:?} is not a stage name (latlab records {}; `voice_to_voice` means turn)",
+                            "{s:?} is not a stage name (latlab records {}, and {FRAME_STAGE} for video; `voice_to_voice` means turn)",
                             KNOWN_STAGES.join(", ")
                         ),
                     ));
@@ -217,11 +245,21 @@ impl Targets {
                     t.metric.span(),
                     "metric",
                     format!(
-                        "{:?} is not a metric: p50, p90, p95, p99 (any pNN), error_rate or success_rate",
+                        "{:?} is not a metric: p50, p90, p95, p99 (any pNN), error_rate, success_rate, deadline_miss_rate or fps",
                         t.metric.get_ref()
                     ),
                 )
             })?;
+            if metric.frames_only() && stage != FRAME_STAGE {
+                return Err(invalid(
+                    t.stage.span(),
+                    "stage",
+                    format!(
+                        "metric {} belongs to the video lane: give stage = \"{FRAME_STAGE}\", not {stage:?}",
+                        metric.label()
+                    ),
+                ));
+            }
             let crit = match (&t.limit, &t.crit) {
                 (Some(l), Some(_)) => {
                     return Err(invalid(
@@ -243,7 +281,7 @@ impl Targets {
                 let Some(level) = level else { continue };
                 let v = *level.get_ref();
                 let ok = match metric {
-                    Metric::Quantile(_) => v.is_finite() && v > 0.0,
+                    Metric::Quantile(_) | Metric::Fps => v.is_finite() && v > 0.0,
                     _ => (0.0..=100.0).contains(&v),
                 };
                 if !ok {
@@ -252,6 +290,7 @@ impl Targets {
                         key,
                         match metric {
                             Metric::Quantile(_) => format!("{v} is not a latency in ms (> 0)"),
+                            Metric::Fps => format!("{v} is not a frame rate (> 0)"),
                             _ => format!("{v} is not a percentage (0 to 100)"),
                         },
                     ));
@@ -322,6 +361,35 @@ mod tests {
         assert_eq!(t.targets[1].profile.as_deref(), Some("balanced"));
         assert_eq!(t.targets[1].name, "llm p90");
         assert_eq!(Metric::parse("p99.9").unwrap().label(), "p99.9");
+    }
+
+    #[test]
+    fn vision_metrics_read_and_belong_to_frames() {
+        let t = parse(
+            "[[target]]\nstage = \"frame\"\nmetric = \"fps\"\nwarn = 12\ncrit = 10.6\n\n[[target]]\nstage = \"frame\"\nmetric = \"deadline_miss_rate\"\ncrit = 10\n\n[[target]]\nstage = \"frame\"\nmetric = \"p95\"\ncrit = 105\n",
+        )
+        .unwrap();
+        assert_eq!(t.targets[0].metric, Metric::Fps);
+        assert!(Metric::Fps.is_floor() && !Metric::DeadlineMissRate.is_floor());
+        assert_eq!(
+            (t.targets[0].warn, t.targets[0].crit),
+            (Some(12.0), Some(10.6))
+        );
+        assert_eq!(t.targets[1].metric, Metric::DeadlineMissRate);
+        assert_eq!(t.targets[1].name, "frame deadline_miss_rate");
+        assert_eq!(t.targets[2].metric, Metric::Quantile(0.95));
+        assert_eq!(Metric::Fps.unit(), "fps");
+        // A floor's warn sits above its crit.
+        let e = parse("[[target]]\nstage = \"frame\"\nmetric = \"fps\"\nwarn = 9\ncrit = 10\n")
+            .unwrap_err();
+        assert!(e.contains(":4: key `warn`") && e.contains("higher"), "{e}");
+        let e = parse("[[target]]\nstage = \"turn\"\nmetric = \"fps\"\ncrit = 10\n").unwrap_err();
+        assert!(
+            e.starts_with("t.toml:2: key `stage`") && e.contains("frame"),
+            "{e}"
+        );
+        let e = parse("[[target]]\nstage = \"frame\"\nmetric = \"fps\"\ncrit = 0\n").unwrap_err();
+        assert!(e.contains("frame rate"), "{e}");
     }
 
     #[test]

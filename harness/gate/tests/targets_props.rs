@@ -20,6 +20,7 @@ use mutate::{
 const TARGETS: &[&str] = &[
     include_str!("../../../scenarios/targets/voice-agent.toml"),
     include_str!("../../../scenarios/targets/stage-budgets.toml"),
+    include_str!("../../../scenarios/targets/vision.toml"),
     "name = \"agent\"\nconfidence = 0.95\n[[target]]\nscenario = \"smoke\"\nprofile = \"balanced\"\nstage = \"llm\"\nmetric = \"p99.9\"\nlimit = 300\n",
 ];
 
@@ -47,6 +48,9 @@ const VOCABULARY: &[&str] = &[
     "p99.9",
     "error_rate",
     "success_rate",
+    "frame",
+    "fps",
+    "deadline_miss_rate",
     "smoke",
     "balanced",
     "*",
@@ -70,8 +74,25 @@ fn run() -> Vec<StageSample> {
                 errors,
                 skipped: 1,
                 sorted_ms: (0..n).map(|i| i as f64 * 3.5).collect(),
+                ..StageSample::default()
             });
         }
+        // The vision lane's stage, with its frames, misses and FPS windows.
+        out.push(StageSample {
+            scenario: "smoke".into(),
+            profile: profile.into(),
+            stage: "frame".into(),
+            errors,
+            skipped: 1,
+            sorted_ms: (0..n).map(|i| i as f64 * 3.5).collect(),
+            frames: n as u64 + errors + 1,
+            missed: errors + 1,
+            fps_windows: {
+                let mut w: Vec<f64> = (0..n / 10).map(|i| 5.0 + (i % 7) as f64).collect();
+                w.sort_by(f64::total_cmp);
+                w
+            },
+        });
     }
     out
 }

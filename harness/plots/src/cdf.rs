@@ -1,5 +1,6 @@
-//! Voice-to-voice latency CDF: one curve per series on a log latency axis, with p90/p95
-//! marked, so tails of different profiles compare at a glance.
+//! Latency CDFs — voice-to-voice, and frame latency (camera → result) for runs with video:
+//! one curve per series on a log latency axis, with p90/p95 marked, so tails of different
+//! profiles compare at a glance.
 
 use latlab_report::model::CdfSeries;
 use plotters::coord::Shift;
@@ -10,6 +11,34 @@ use crate::palette::SeriesColours;
 
 /// Caption and [`crate::Plot::title`].
 pub(crate) const TITLE: &str = "Voice-to-voice latency CDF";
+
+/// Caption of the frame latency CDF.
+pub(crate) const FRAME_TITLE: &str = "Frame latency CDF (capture → result)";
+
+/// What one CDF plot shows: its title and axis descriptions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Axes {
+    /// Caption.
+    pub(crate) title: &'static str,
+    /// Latency axis.
+    pub(crate) x: &'static str,
+    /// Fraction axis.
+    pub(crate) y: &'static str,
+}
+
+/// The voice-to-voice CDF.
+pub(crate) const VOICE: Axes = Axes {
+    title: TITLE,
+    x: "voice-to-voice latency (ms, log scale)",
+    y: "turns at or below this latency (%)",
+};
+
+/// The frame latency CDF.
+pub(crate) const FRAME: Axes = Axes {
+    title: FRAME_TITLE,
+    x: "frame latency from scheduled capture (ms, log scale)",
+    y: "processed frames at or below this latency (%)",
+};
 
 /// Most points drawn per curve; more only bloats the SVG.
 const MAX_POINTS: usize = 1500;
@@ -47,8 +76,9 @@ pub(crate) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     series: &[CdfSeries],
     colours: &SeriesColours,
+    axes: Axes,
 ) -> DrawResult<DB> {
-    let (area, legend_area) = frame::layout(root, TITLE)?;
+    let (area, legend_area) = frame::layout(root, axes.title)?;
     let curves: Vec<(&CdfSeries, Vec<(f64, f64)>)> = series
         .iter()
         .map(|s| (s, thinned(drawable_points(s).collect())))
@@ -81,8 +111,8 @@ pub(crate) fn draw<DB: DrawingBackend>(
         )?;
     chart
         .configure_mesh()
-        .x_desc("voice-to-voice latency (ms, log scale)")
-        .y_desc("turns at or below this latency (%)")
+        .x_desc(axes.x)
+        .y_desc(axes.y)
         .axis_desc_style((frame::FONT, frame::DESC_PX))
         .label_style((frame::FONT, frame::TICK_PX))
         .x_label_formatter(&|v| frame::ms_label(*v))

@@ -12,6 +12,7 @@
 
 mod cdf;
 mod error;
+mod fps;
 mod frame;
 mod histogram;
 mod machine;
@@ -23,7 +24,8 @@ mod waterfall;
 use std::path::{Path, PathBuf};
 
 use latlab_report::model::{
-    CdfSeries, ParetoPoint, PlotData, StageHistogram, TelemetrySeries, TimeSeries, WaterfallBar,
+    CdfSeries, FpsSeries, ParetoPoint, PlotData, StageHistogram, TelemetrySeries, TimeSeries,
+    WaterfallBar,
 };
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -37,7 +39,8 @@ use palette::SeriesColours;
 /// One rendered plot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plot {
-    /// File stem: `cdf`, `waterfall`, `over_time`, `machine`, `histogram_<stage>` or `pareto`.
+    /// File stem: `cdf`, `waterfall`, `over_time`, `machine`, `histogram_<stage>`, `pareto`,
+    /// `frame_cdf` or `fps_over_time`.
     pub name: String,
     /// Human title, also drawn as the plot's caption (plain text: escape it in HTML).
     pub title: String,
@@ -48,7 +51,8 @@ pub struct Plot {
 
 /// What one plot draws.
 enum Kind<'a> {
-    Cdf(&'a [CdfSeries]),
+    Cdf(&'a [CdfSeries], cdf::Axes),
+    Fps(&'a [FpsSeries]),
     Waterfall(&'a [WaterfallBar]),
     OverTime(&'a [TimeSeries]),
     Machine(&'a [TelemetrySeries]),
@@ -64,14 +68,18 @@ struct Spec<'a> {
 }
 
 /// The plots `plots` supports, in report order: cdf, waterfall, over_time, machine, one
-/// histogram per stage, pareto.
+/// histogram per stage, pareto, then the video's frame_cdf and fps_over_time.
 fn specs<'a>(plots: &'a PlotData) -> Vec<Spec<'a>> {
     let mut specs = Vec::new();
     let mut push = |name: String, title: String, kind: Kind<'a>| {
         specs.push(Spec { name, title, kind });
     };
     if cdf::has_data(&plots.cdf) {
-        push("cdf".into(), cdf::TITLE.into(), Kind::Cdf(&plots.cdf));
+        push(
+            "cdf".into(),
+            cdf::TITLE.into(),
+            Kind::Cdf(&plots.cdf, cdf::VOICE),
+        );
     }
     if waterfall::has_data(&plots.waterfall) {
         push(
@@ -111,6 +119,20 @@ fn specs<'a>(plots: &'a PlotData) -> Vec<Spec<'a>> {
             Kind::Pareto(&plots.pareto),
         );
     }
+    if cdf::has_data(&plots.frame_cdf) {
+        push(
+            "frame_cdf".into(),
+            cdf::FRAME_TITLE.into(),
+            Kind::Cdf(&plots.frame_cdf, cdf::FRAME),
+        );
+    }
+    if fps::has_data(&plots.fps_over_time) {
+        push(
+            "fps_over_time".into(),
+            fps::TITLE.into(),
+            Kind::Fps(&plots.fps_over_time),
+        );
+    }
     specs
 }
 
@@ -121,7 +143,8 @@ fn draw<DB: DrawingBackend>(
     colours: &SeriesColours,
 ) -> DrawResult<DB> {
     match spec.kind {
-        Kind::Cdf(series) => cdf::draw(root, series, colours)?,
+        Kind::Cdf(series, axes) => cdf::draw(root, series, colours, axes)?,
+        Kind::Fps(series) => fps::draw(root, series, colours)?,
         Kind::Waterfall(bars) => waterfall::draw(root, bars)?,
         Kind::OverTime(series) => over_time::draw(root, series, colours)?,
         Kind::Machine(series) => machine::draw(root, series, colours)?,
@@ -132,7 +155,8 @@ fn draw<DB: DrawingBackend>(
 }
 
 /// Every plot the data supports (a plot whose series are empty is skipped), as SVG, in a
-/// fixed order: cdf, waterfall, over_time, machine, `histogram_<stage>` for each stage, pareto.
+/// fixed order: cdf, waterfall, over_time, machine, `histogram_<stage>` for each stage, pareto,
+/// frame_cdf, fps_over_time.
 pub fn render_svgs(plots: &PlotData) -> Result<Vec<Plot>, PlotError> {
     let colours = SeriesColours::from_plot_data(plots);
     specs(plots)

@@ -67,7 +67,7 @@ pub(crate) struct SeriesColours {
 
 impl SeriesColours {
     /// Numbers the labels in order of first appearance: CDF, waterfall, over time,
-    /// histograms, pareto.
+    /// histograms, pareto, frame CDF, FPS over time.
     pub(crate) fn from_plot_data(plots: &PlotData) -> Self {
         let mut labels: Vec<String> = Vec::new();
         let all = plots
@@ -82,7 +82,9 @@ impl SeriesColours {
                     .iter()
                     .flat_map(|h| h.series.iter().map(|(label, _)| label)),
             )
-            .chain(plots.pareto.iter().map(|p| &p.label));
+            .chain(plots.pareto.iter().map(|p| &p.label))
+            .chain(plots.frame_cdf.iter().map(|s| &s.label))
+            .chain(plots.fps_over_time.iter().map(|s| &s.label));
         for label in all {
             if !labels.contains(label) {
                 labels.push(label.clone());

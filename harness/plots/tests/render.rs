@@ -4,7 +4,7 @@ mod fixture;
 
 use latlab_plots::{PlotError, render_svgs, write_pngs};
 use latlab_report::model::{
-    CdfSeries, ParetoPoint, PlotData, StageHistogram, TimeSeries, WaterfallBar,
+    CdfSeries, FpsSeries, ParetoPoint, PlotData, StageHistogram, TimeSeries, WaterfallBar,
 };
 
 const ALL_NAMES: [&str; 9] = [
@@ -211,6 +211,20 @@ fn empty_series_make_no_plot() -> Result<(), PlotError> {
         ],
         pareto: vec![],
         telemetry: Vec::new(),
+        frame_cdf: vec![CdfSeries {
+            label: "a".into(),
+            points: vec![(0.0, 1.0)],
+            p90: 0.0,
+            p95: 0.0,
+            p90_ci: None,
+            p95_ci: None,
+            count: 1,
+        }],
+        fps_over_time: vec![FpsSeries {
+            label: "a".into(),
+            points: vec![(f64::NAN, 1.0, 1)],
+            source_fps: Some(10.0),
+        }],
     };
     assert!(render_svgs(&hollow)?.is_empty());
     let dir = tempfile::tempdir().unwrap();
@@ -283,7 +297,57 @@ fn degenerate() -> PlotData {
             wer: 0.0,
         }],
         telemetry: Vec::new(),
+        frame_cdf: vec![CdfSeries {
+            label: "one".into(),
+            points: vec![(40.0, 1.0)],
+            p90: 40.0,
+            p95: 40.0,
+            p90_ci: Some([40.0, 40.0]),
+            p95_ci: None,
+            count: 1,
+        }],
+        fps_over_time: vec![FpsSeries {
+            label: "one".into(),
+            points: vec![(0.0, 0.0, 1)],
+            source_fps: None,
+        }],
     }
+}
+
+/// A video run's two plots: frame latency CDF and achieved FPS, each saying its sample count.
+#[test]
+fn video_plots_say_what_they_show_and_how_many() -> Result<(), PlotError> {
+    let data = PlotData {
+        frame_cdf: vec![CdfSeries {
+            label: "yolov8n".into(),
+            points: (1..=100)
+                .map(|i| (30.0 + f64::from(i), f64::from(i) / 100.0))
+                .collect(),
+            p90: 120.0,
+            p95: 125.0,
+            p90_ci: Some([118.0, 123.0]),
+            p95_ci: Some([122.0, 128.0]),
+            count: 100,
+        }],
+        fps_over_time: vec![FpsSeries {
+            label: "yolov8n".into(),
+            points: (0..10).map(|s| (f64::from(s), 9.5, 2)).collect(),
+            source_fps: Some(10.0),
+        }],
+        ..PlotData::default()
+    };
+    let plots = render_svgs(&data)?;
+    assert_eq!(names(&plots), ["frame_cdf", "fps_over_time"]);
+    assert!(
+        plots[0]
+            .svg
+            .contains("frame latency from scheduled capture")
+    );
+    assert!(plots[0].svg.contains("yolov8n (n=100)"));
+    assert!(plots[1].svg.contains("results per stream per second"));
+    assert!(plots[1].svg.contains("yolov8n (n=10 windows)"));
+    assert!(plots[1].svg.contains("recorded rate 10.00 fps"));
+    Ok(())
 }
 
 #[test]
@@ -291,10 +355,18 @@ fn single_points_and_equal_values_do_not_panic() -> Result<(), PlotError> {
     let plots = render_svgs(&degenerate())?;
     assert_eq!(
         names(&plots),
-        ["cdf", "waterfall", "over_time", "histogram_turn", "pareto"]
+        [
+            "cdf",
+            "waterfall",
+            "over_time",
+            "histogram_turn",
+            "pareto",
+            "frame_cdf",
+            "fps_over_time"
+        ]
     );
     let dir = tempfile::tempdir().unwrap();
-    assert_eq!(write_pngs(&degenerate(), dir.path())?.len(), 5);
+    assert_eq!(write_pngs(&degenerate(), dir.path())?.len(), 7);
     Ok(())
 }
 

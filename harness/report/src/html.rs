@@ -5,7 +5,7 @@ use crate::model::{Estimate, Report, TurnDetail};
 use crate::text::{
     COMPARISON_HEADER, ERROR_HEADER, LOAD_STAGE_HEADER, MEASURER_HEADER, VOICE_HEADER,
     comparison_cells, error_cells, load_stage_cells, measurer_cells, ms, stage, throughput_cells,
-    voice_cells,
+    video_tables, voice_cells,
 };
 
 /// Escapes text for HTML element content and attribute values.
@@ -286,6 +286,22 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
             h.push_str("</tr>\n");
         }
         h.push_str("</table>\n");
+    }
+
+    if let Some(v) = &report.video {
+        h.push_str("<h2 id=\"video\">Video</h2>\n<p>Every frame's latency counts from its scheduled capture time; a skipped or failed frame is a deadline miss. Definitions: docs/metrics.md, Vision.</p>\n");
+        for t in video_tables(v) {
+            h.push_str(&format!("<h3>{}</h3><table>", escape(t.title)));
+            h.push_str(&th(&t.header));
+            for r in &t.rows {
+                h.push_str("<tr>");
+                for (i, c) in r.iter().enumerate() {
+                    h.push_str(&if i < t.left { tdl(c) } else { td(c) });
+                }
+                h.push_str("</tr>\n");
+            }
+            h.push_str("</table>\n");
+        }
     }
 
     if !figures.is_empty() {

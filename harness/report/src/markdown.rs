@@ -4,7 +4,7 @@ use crate::model::Report;
 use crate::text::{
     COMPARISON_HEADER, ERROR_HEADER, LOAD_STAGE_HEADER, MEASURER_HEADER, VOICE_HEADER,
     comparison_cells, error_cells, estimate, load_stage_cells, measurer_cells, ms, stage,
-    throughput_cells, voice_cells,
+    throughput_cells, video_tables, voice_cells,
 };
 
 /// Escapes text for a Markdown table cell (and keeps HTML inert).
@@ -127,6 +127,17 @@ pub fn render(report: &Report) -> String {
         for r in &report.load_stages {
             let cells: Vec<String> = load_stage_cells(r).iter().map(|c| cell(c)).collect();
             out.push_str(&row(&cells));
+        }
+    }
+    if let Some(v) = &report.video {
+        out.push_str("\n## Video\n");
+        for t in video_tables(v) {
+            out.push_str(&format!("\n### {}\n\n", cell(t.title)));
+            out.push_str(&header(&t.header));
+            for r in &t.rows {
+                let cells: Vec<String> = r.iter().map(|c| cell(c)).collect();
+                out.push_str(&row(&cells));
+            }
         }
     }
     if let Some(c) = &report.comparison {

@@ -46,6 +46,10 @@ pub struct Report {
     pub comparison: Option<Comparison>,
     /// Warnings worth reading before the numbers.
     pub notes: Vec<String>,
+    /// The vision lane (`frames.parquet`): absent when no run replayed video, so an
+    /// audio-only report is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<VideoSection>,
 }
 
 /// What one run stood on.
@@ -240,6 +244,215 @@ pub struct PlotData {
     /// The machine during each run (`telemetry.jsonl`), one per run that has it.
     #[serde(default)]
     pub telemetry: Vec<TelemetrySeries>,
+    /// Frame latency (camera → result) CDF per series, for runs with video.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frame_cdf: Vec<CdfSeries>,
+    /// Achieved frames per second per 1 s window, per series, for runs with video.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fps_over_time: Vec<FpsSeries>,
+}
+
+/// Achieved FPS of one series over the run: per 1 s window of result time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FpsSeries {
+    /// Legend label (`profile` or `run · profile`).
+    pub label: String,
+    /// (window start s since the series' first capture, mean FPS over its streams, streams).
+    pub points: Vec<(f64, f64, u64)>,
+    /// The video's recorded frame rate (what every stream would reach keeping up), if known.
+    pub source_fps: Option<f64>,
+}
+
+/// The vision lane of the runs: recorded video replayed at its frame rate through a
+/// detector, every latency from the frame's scheduled capture time (`docs/metrics.md`, Vision).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VideoSection {
+    /// What each run replayed, from its manifest.
+    pub runs: Vec<VideoRunFacts>,
+    /// Per run × profile (`stream` None), then per stream when a profile has several.
+    pub frames: Vec<FrameRow>,
+    /// Failed frames per run × profile × error kind, with a count and one example.
+    pub errors: Vec<FrameErrorRow>,
+    /// Detection accuracy per run × profile × class, from the manifest's totals.
+    pub accuracy: Vec<ClassAccuracyRow>,
+    /// Frame p95 latency against recall of `person`, per run × profile, Pareto front marked.
+    pub tradeoff: Vec<TradeoffRow>,
+}
+
+/// The video one run replayed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoRunFacts {
+    /// Run id.
+    pub run: String,
+    /// Video dataset.
+    pub dataset: String,
+    /// The video file.
+    pub video: String,
+    /// Recorded frame rate.
+    pub fps: f64,
+    /// Frame width as decoded.
+    pub width: u32,
+    /// Frame height as decoded.
+    pub height: u32,
+    /// Camera streams per profile.
+    pub streams: u32,
+    /// Frames replayed per stream.
+    pub frames_per_stream: u32,
+    /// How the reference annotations were made, if the dataset says.
+    pub reference: Option<String>,
+    /// The decoder (decoding is off the clock).
+    pub decoder: String,
+    /// Decoded frames per second.
+    pub decode_fps: f64,
+}
+
+/// Frame statistics of one run × profile (or one of its streams).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameRow {
+    /// Run id.
+    pub run: String,
+    /// Scenario.
+    pub scenario: String,
+    /// Profile.
+    pub profile: String,
+    /// The stream, or None for all the profile's streams together.
+    pub stream: Option<u32>,
+    /// The detector(s) that served the frames.
+    pub backend: String,
+    /// `latest` or `queue`, when the manifest says.
+    pub policy: Option<String>,
+    /// Frames captured (scheduled): every row of the table.
+    pub captured: u64,
+    /// Frames the detector returned a result for (outcome `ok`).
+    pub processed: u64,
+    /// Frames skipped by policy `latest`.
+    pub skipped: u64,
+    /// Frames the detector failed on.
+    pub errors: u64,
+    /// Frame latency (capture → result) of processed frames, ms.
+    pub latency: LatencyStats,
+    /// Capture → picked up by the detector, ms.
+    pub queue_wait: StepStats,
+    /// Preprocessing, ms.
+    pub preprocess: StepStats,
+    /// Inference, ms.
+    pub inference: StepStats,
+    /// Postprocessing, ms.
+    pub postprocess: StepStats,
+    /// Frames that missed their deadline (late, skipped or failed) over frames captured.
+    pub deadline_miss: Proportion,
+    /// Achieved FPS per stream per 1 s window.
+    pub fps: FpsStats,
+}
+
+/// Percentiles of a latency with their 95 % bootstrap intervals, ms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyStats {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50: Option<Estimate>,
+    /// 90th percentile.
+    pub p90: Option<Estimate>,
+    /// 95th percentile.
+    pub p95: Option<Estimate>,
+    /// 99th percentile.
+    pub p99: Option<Estimate>,
+    /// Largest.
+    pub max: Option<f64>,
+}
+
+/// Median and 95th percentile of one step of a frame, ms, with 95 % bootstrap intervals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepStats {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50: Option<Estimate>,
+    /// 95th percentile.
+    pub p95: Option<Estimate>,
+}
+
+/// A proportion `k / n` with its exact (Clopper–Pearson) 95 % interval, as a fraction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proportion {
+    /// Events.
+    pub k: u64,
+    /// Trials.
+    pub n: u64,
+    /// k / n with its interval; None when n = 0.
+    pub rate: Option<Estimate>,
+}
+
+/// Achieved frames per second: results of one stream in one 1 s window, over all windows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FpsStats {
+    /// Stream × window samples.
+    pub windows: u64,
+    /// Mean over windows.
+    pub mean: Option<f64>,
+    /// 10th percentile (nearest rank) over windows.
+    pub p10: Option<f64>,
+    /// The lowest window.
+    pub min: Option<f64>,
+}
+
+/// Failed frames of one run × profile that share an error kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameErrorRow {
+    /// Run id.
+    pub run: String,
+    /// Profile.
+    pub profile: String,
+    /// The error kind (`unknown` when a frame has none).
+    pub kind: String,
+    /// Frames.
+    pub count: u64,
+    /// One of their messages (escape when rendering).
+    pub example: String,
+}
+
+/// Detection accuracy of one class (IoU ≥ 0.5 matches), summed over a profile's frames.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassAccuracyRow {
+    /// Run id.
+    pub run: String,
+    /// Profile.
+    pub profile: String,
+    /// The class; None when the profile had no reference annotations (accuracy n/a).
+    pub class: Option<String>,
+    /// Frames with reference annotations that were processed.
+    pub frames: u64,
+    /// Detections matched to a reference box.
+    pub tp: u64,
+    /// Detections matched to none.
+    pub fp: u64,
+    /// Reference boxes no detection matched.
+    #[serde(rename = "fn")]
+    pub fn_: u64,
+    /// tp / (tp + fp); None when there were no detections.
+    pub precision: Option<f64>,
+    /// tp / (tp + fn); None when there were no reference boxes.
+    pub recall: Option<f64>,
+}
+
+/// One profile on the latency–accuracy trade-off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TradeoffRow {
+    /// Run id.
+    pub run: String,
+    /// Profile.
+    pub profile: String,
+    /// p95 frame latency, ms, with its interval.
+    pub p95: Option<Estimate>,
+    /// Frame latencies it stands on.
+    pub count: u64,
+    /// Recall of `person`; None without reference boxes of that class.
+    pub person_recall: Option<f64>,
+    /// Reference `person` boxes it stands on (tp + fn).
+    pub person_boxes: u64,
+    /// No other profile is at least as good on both p95 and person recall and better on one.
+    pub pareto: bool,
 }
 
 /// One CDF curve.

@@ -3,7 +3,7 @@
 use crate::model::Report;
 use crate::text::{
     COMPARISON_HEADER, LOAD_STAGE_HEADER, VOICE_HEADER, comparison_cells, error_line, estimate,
-    load_stage_cells, ms, stage, table, voice_cells,
+    load_stage_cells, ms, stage, table, video_tables, voice_cells,
 };
 
 /// Renders the summary (and comparison, when present) as plain text.
@@ -62,6 +62,13 @@ pub fn render(report: &Report) -> String {
         out.push_str("\ntranscript accuracy by voice\n");
         let rows: Vec<Vec<String>> = report.accuracy_by_voice.iter().map(voice_cells).collect();
         out.push_str(&table(&VOICE_HEADER, &rows, 3));
+    }
+    if let Some(v) = &report.video {
+        out.push_str("\nVIDEO\n");
+        for t in video_tables(v) {
+            out.push_str(&format!("\n{}\n", t.title));
+            out.push_str(&table(&t.header, &t.rows, t.left));
+        }
     }
     if let Some(c) = &report.comparison {
         out.push_str(&format!("\nB = {} vs A = {}\n", c.b, c.a));

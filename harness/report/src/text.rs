@@ -1,7 +1,8 @@
 //! Number formatting shared by the renderers.
 
 use crate::model::{
-    AccuracyRow, ComparisonRow, ErrorRow, Estimate, MeasurerRow, Report, ThroughputRow,
+    AccuracyRow, ComparisonRow, ErrorRow, Estimate, FrameRow, MeasurerRow, Report, StepStats,
+    ThroughputRow, VideoSection,
 };
 
 /// `123.4` or `-` when absent.
@@ -122,9 +123,15 @@ pub const COMPARISON_HEADER: [&str; 8] = [
     "relative",
 ];
 
-/// The cells of a comparison row: stage, statistic, n A, n B, A, B, B − A, relative.
+/// The cells of a comparison row: stage, statistic, n A, n B, A, B, B − A, relative. A rate
+/// (`deadline_miss_rate`) is in percent and says so.
 pub fn comparison_cells(r: &ComparisonRow) -> Vec<String> {
-    let e = |e: &Estimate| format!("{:.1} [{:.1}, {:.1}]", e.value, e.lo, e.hi);
+    let unit = if r.statistic.ends_with("_rate") {
+        " %"
+    } else {
+        ""
+    };
+    let e = |e: &Estimate| format!("{:.1} [{:.1}, {:.1}]{unit}", e.value, e.lo, e.hi);
     vec![
         stage(&r.stage).to_string(),
         r.statistic.clone(),
@@ -132,9 +139,283 @@ pub fn comparison_cells(r: &ComparisonRow) -> Vec<String> {
         r.count_b.to_string(),
         e(&r.a),
         e(&r.b),
-        signed(&r.diff),
+        format!("{}{unit}", signed(&r.diff)),
         percent(&r.relative),
     ]
+}
+
+/// One table of the Video section, ready for any renderer (cells are plain text: escape them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoTable {
+    /// Its heading.
+    pub title: &'static str,
+    /// Column names.
+    pub header: Vec<&'static str>,
+    /// Rows of cells.
+    pub rows: Vec<Vec<String>>,
+    /// How many leading columns are text (left-aligned).
+    pub left: usize,
+}
+
+/// `0.875` or `n/a`.
+fn fraction(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"))
+}
+
+/// `all` for a profile's row, the stream's index for a stream's.
+fn stream_cell(r: &FrameRow) -> String {
+    r.stream
+        .map_or_else(|| "all".to_string(), |s| s.to_string())
+}
+
+/// n, p50 [lo, hi] and p95 [lo, hi] of a step.
+fn step_cells(s: &StepStats) -> [String; 3] {
+    [s.count.to_string(), estimate(&s.p50), estimate(&s.p95)]
+}
+
+/// The Video section as tables, in report order: what was replayed; frames and latency;
+/// steps; deadline misses and FPS; errors; accuracy; the latency–accuracy trade-off. Every
+/// figure's sample count is in its row.
+pub fn video_tables(v: &VideoSection) -> Vec<VideoTable> {
+    let mut out = Vec::new();
+    if !v.runs.is_empty() {
+        out.push(VideoTable {
+            title: "Video replayed",
+            header: vec![
+                "run",
+                "dataset",
+                "video",
+                "frame size",
+                "fps",
+                "streams × frames",
+                "decoded by (off the clock)",
+                "reference",
+            ],
+            rows: v
+                .runs
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.run.clone(),
+                        r.dataset.clone(),
+                        r.video.clone(),
+                        format!("{}×{}", r.width, r.height),
+                        format!("{:.2}", r.fps),
+                        format!("{} × {}", r.streams, r.frames_per_stream),
+                        format!("{} ({:.0} frames/s)", r.decoder, r.decode_fps),
+                        r.reference.clone().unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect(),
+            left: 3,
+        });
+    }
+    out.push(VideoTable {
+        title: "Frames and frame latency (capture → result, ms, 95 % bootstrap CI)",
+        header: vec![
+            "run",
+            "profile",
+            "stream",
+            "backend",
+            "policy",
+            "captured",
+            "processed",
+            "skipped",
+            "errors",
+            "n",
+            "p50",
+            "p90",
+            "p95",
+            "p99",
+            "max",
+        ],
+        rows: v
+            .frames
+            .iter()
+            .map(|r| {
+                vec![
+                    r.run.clone(),
+                    r.profile.clone(),
+                    stream_cell(r),
+                    r.backend.clone(),
+                    r.policy.clone().unwrap_or_else(|| "-".into()),
+                    r.captured.to_string(),
+                    r.processed.to_string(),
+                    r.skipped.to_string(),
+                    r.errors.to_string(),
+                    r.latency.count.to_string(),
+                    estimate(&r.latency.p50),
+                    estimate(&r.latency.p90),
+                    estimate(&r.latency.p95),
+                    estimate(&r.latency.p99),
+                    ms(r.latency.max),
+                ]
+            })
+            .collect(),
+        left: 5,
+    });
+    let mut steps = Vec::new();
+    for r in &v.frames {
+        for (name, s) in [
+            ("queue wait", &r.queue_wait),
+            ("preprocess", &r.preprocess),
+            ("inference", &r.inference),
+            ("postprocess", &r.postprocess),
+        ] {
+            let mut row = vec![
+                r.run.clone(),
+                r.profile.clone(),
+                stream_cell(r),
+                name.into(),
+            ];
+            row.extend(step_cells(s));
+            steps.push(row);
+        }
+    }
+    out.push(VideoTable {
+        title: "Where a frame's time goes (processed frames, ms, 95 % bootstrap CI)",
+        header: vec!["run", "profile", "stream", "step", "n", "p50", "p95"],
+        rows: steps,
+        left: 4,
+    });
+    out.push(VideoTable {
+        title: "Deadline misses (95 % Clopper–Pearson CI) and achieved FPS per 1 s window",
+        header: vec![
+            "run",
+            "profile",
+            "stream",
+            "frames",
+            "missed",
+            "miss rate",
+            "windows",
+            "FPS mean",
+            "FPS p10",
+            "FPS min",
+        ],
+        rows: v
+            .frames
+            .iter()
+            .map(|r| {
+                let d = &r.deadline_miss;
+                let fps = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
+                vec![
+                    r.run.clone(),
+                    r.profile.clone(),
+                    stream_cell(r),
+                    d.n.to_string(),
+                    d.k.to_string(),
+                    d.rate.map_or_else(
+                        || "-".to_string(),
+                        |e| {
+                            format!(
+                                "{:.1} % [{:.1}, {:.1}]",
+                                e.value * 100.0,
+                                e.lo * 100.0,
+                                e.hi * 100.0
+                            )
+                        },
+                    ),
+                    r.fps.windows.to_string(),
+                    fps(r.fps.mean),
+                    fps(r.fps.p10),
+                    fps(r.fps.min),
+                ]
+            })
+            .collect(),
+        left: 3,
+    });
+    if !v.errors.is_empty() {
+        out.push(VideoTable {
+            title: "Failed frames by error kind",
+            header: vec!["run", "profile", "error kind", "frames", "example"],
+            rows: v
+                .errors
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.run.clone(),
+                        e.profile.clone(),
+                        e.kind.clone(),
+                        e.count.to_string(),
+                        one_line(&e.example, EXAMPLE_CHARS),
+                    ]
+                })
+                .collect(),
+            left: 3,
+        });
+    }
+    out.push(VideoTable {
+        title: "Detection accuracy per class (IoU ≥ 0.5; n/a without reference annotations)",
+        header: vec![
+            "run",
+            "profile",
+            "class",
+            "frames",
+            "tp",
+            "fp",
+            "fn",
+            "precision",
+            "recall",
+        ],
+        rows: v
+            .accuracy
+            .iter()
+            .map(|a| match &a.class {
+                Some(class) => vec![
+                    a.run.clone(),
+                    a.profile.clone(),
+                    class.clone(),
+                    a.frames.to_string(),
+                    a.tp.to_string(),
+                    a.fp.to_string(),
+                    a.fn_.to_string(),
+                    format!("{} of {}", fraction(a.precision), a.tp + a.fp),
+                    format!("{} of {}", fraction(a.recall), a.tp + a.fn_),
+                ],
+                None => vec![
+                    a.run.clone(),
+                    a.profile.clone(),
+                    "n/a (no reference)".into(),
+                    "0".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "n/a".into(),
+                    "n/a".into(),
+                ],
+            })
+            .collect(),
+        left: 3,
+    });
+    out.push(VideoTable {
+        title: "Latency against accuracy (Pareto: no other profile has p95 as low and person recall as high, and one better)",
+        header: vec![
+            "run",
+            "profile",
+            "n",
+            "p95 ms",
+            "person boxes",
+            "person recall",
+            "Pareto",
+        ],
+        rows: v
+            .tradeoff
+            .iter()
+            .map(|t| {
+                vec![
+                    t.run.clone(),
+                    t.profile.clone(),
+                    t.count.to_string(),
+                    estimate(&t.p95),
+                    t.person_boxes.to_string(),
+                    fraction(t.person_recall),
+                    if t.pareto { "yes" } else { "-" }.to_string(),
+                ]
+            })
+            .collect(),
+        left: 2,
+    });
+    out
 }
 
 /// Columns of the voice-to-voice-by-load-stage table.

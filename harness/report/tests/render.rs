@@ -104,6 +104,7 @@ fn report() -> Report {
         }],
         comparison: None,
         notes: vec!["<b>note</b>".into()],
+        video: None,
     }
 }
 
