@@ -155,9 +155,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ExportFormat::Csv => latlab_analysis::export::Format::Csv,
                 ExportFormat::Json => latlab_analysis::export::Format::Json,
             };
-            let out = out.unwrap_or_else(|| latlab_analysis::export::default_out(&dir, format));
-            let rows = latlab_analysis::export::export(&dir, format, &out)?;
-            println!("{rows} spans written to {}", out.display());
+            use latlab_analysis::export as ex;
+            let spans_out = out.clone().unwrap_or_else(|| ex::default_out(&dir, format));
+            // Frames go beside the spans: the same folder, their own file name.
+            let frames_out = match &out {
+                Some(o) => o.with_file_name(format.frames_file_name()),
+                None => ex::default_frames_out(&dir, format),
+            };
+            if dir.join(sinks::SPANS_PARQUET).exists() {
+                let rows = ex::export(&dir, format, &spans_out)?;
+                println!("{rows} spans written to {}", spans_out.display());
+            }
+            match ex::export_frames(&dir, format, &frames_out)? {
+                Some(n) => println!("{n} frames written to {}", frames_out.display()),
+                None if !dir.join(sinks::SPANS_PARQUET).exists() => {
+                    anyhow::bail!(
+                        "{}: neither spans.parquet nor frames.parquet (a killed run: `latlab recover` first)",
+                        dir.display()
+                    )
+                }
+                None => {}
+            }
             Ok(())
         }
         Command::Emulate { config } => rt.block_on(emulate(&config)),
@@ -201,7 +219,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: BaselineCommand::Save { name, dir, root },
         } => gate::save_baseline(&name, &dir, &root),
         Command::Show { dir, json } => {
-            if dir.join(sinks::SPANS_PARQUET).exists() {
+            let frames_only = !dir.join(sinks::SPANS_PARQUET).exists()
+                && dir.join(latlab_results::files::FRAMES_PARQUET).exists();
+            if frames_only {
+                let model = latlab_analysis::analyze(std::slice::from_ref(&dir))?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&model.summary)?);
+                    return Ok(());
+                }
+                print!("{}", terminal::render(&model));
+            } else if dir.join(sinks::SPANS_PARQUET).exists() {
                 let model = latlab_analysis::summarize(std::slice::from_ref(&dir))?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&model.summary)?);
