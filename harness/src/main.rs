@@ -261,7 +261,35 @@ fn print_logged_summary(dir: &Path) -> anyhow::Result<()> {
 
 /// Prints the run's pacing, counts and (unless the report already showed them) its notes.
 fn print_facts(m: &manifest::RunManifest, notes: bool) {
-    if let Some(p) = &m.pacing {
+    let audio = m.profiles.iter().any(|p| p.lanes.audio());
+    if let Some(v) = &m.vision {
+        println!(
+            "camera frames: {} captured, {} processed, {} skipped, {} failed ({} at {} fps, {}x{}; decoded off the clock: {} frames in {:.0} ms)",
+            v.captured,
+            v.processed,
+            v.skipped,
+            v.failed,
+            v.video,
+            v.fps,
+            v.width,
+            v.height,
+            v.decode.frames,
+            v.decode.total_ms
+        );
+        if let Some(l) = &v.capture_lag {
+            println!(
+                "frame capture lag: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} frames picked up by an idle detector",
+                l.p50_ns as f64 / 1e6,
+                l.p99_ns as f64 / 1e6,
+                l.max_ns as f64 / 1e6,
+                l.count
+            );
+        }
+    }
+    if !audio {
+        println!("status {}", m.status);
+    }
+    if let Some(p) = m.pacing.as_ref().filter(|_| audio) {
         println!(
             "frame pacing lag: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} frames",
             p.p50_ns as f64 / 1e6,
@@ -281,7 +309,7 @@ fn print_facts(m: &manifest::RunManifest, notes: bool) {
             l.count
         );
     }
-    if let Some(c) = &m.counts {
+    if let Some(c) = m.counts.as_ref().filter(|_| audio) {
         println!(
             "{} calls, {} turns ({} failed), {} spans; status {}",
             c.calls, c.turns, c.failed_turns, c.spans, m.status
