@@ -21,6 +21,8 @@ pub struct EmulatorConfig {
     pub llm: LlmConfig,
     /// ElevenLabs-style text-to-speech.
     pub tts: TtsConfig,
+    /// A KServe v2 / Triton object detector (YOLOv8 layout).
+    pub detector: DetectorConfig,
 }
 
 /// The emulated Deepgram live STT service.
@@ -119,6 +121,38 @@ impl Default for TtsConfig {
     }
 }
 
+/// The emulated KServe v2 / Triton object detector: any model name is served as a YOLOv8
+/// network taking `[1, 3, H, W]` FP32 and answering `[1, 4 + classes, anchors]` FP32.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorConfig {
+    /// TCP port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Fault probabilities.
+    pub faults: Faults,
+    /// Time from the request (received whole) to the response.
+    pub infer: Timing,
+    /// Extra time per megapixel of model input (H × W / 10⁶), ms: larger inputs take longer.
+    pub ms_per_mpixel: f64,
+    /// Classes of the emulated model: the output has `4 + classes` channels.
+    pub classes: u32,
+    /// Each response carries between 1 and this many random boxes (0: none).
+    pub max_boxes: u32,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            port: 0,
+            faults: Faults::default(),
+            infer: Timing::lognormal(25.0, 0.2),
+            ms_per_mpixel: 0.0,
+            classes: 80,
+            max_boxes: 3,
+        }
+    }
+}
+
 fn timing(key: &str, t: &Timing) -> Result<(), EmulatorError> {
     t.validate().map_err(|message| EmulatorError::Config {
         key: key.to_string(),
@@ -175,6 +209,23 @@ impl EmulatorConfig {
             u64::from(self.tts.leading_silence_ms),
             60_000,
         )?;
+        faults("detector.faults", &self.detector.faults)?;
+        timing("detector.infer", &self.detector.infer)?;
+        let per_mpixel = self.detector.ms_per_mpixel;
+        if !(per_mpixel.is_finite() && (0.0..=60_000.0).contains(&per_mpixel)) {
+            return Err(EmulatorError::Config {
+                key: "detector.ms_per_mpixel".into(),
+                message: format!("{per_mpixel} is not in [0, 60000]"),
+            });
+        }
+        // The output tensor is made in memory per request: these bound its size.
+        positive("detector.classes", u64::from(self.detector.classes))?;
+        at_most("detector.classes", u64::from(self.detector.classes), 1_000)?;
+        at_most(
+            "detector.max_boxes",
+            u64::from(self.detector.max_boxes),
+            1_000,
+        )?;
         Ok(())
     }
 }
@@ -193,6 +244,8 @@ struct ConfigFile {
     llm: LlmConfig,
     #[serde(default)]
     tts: TtsConfig,
+    #[serde(default)]
+    detector: DetectorConfig,
 }
 
 /// Reads and validates a standalone TOML config. The optional top-level `dataset = "dir"` is
@@ -212,6 +265,7 @@ pub fn load_config(path: &Path) -> Result<(EmulatorConfig, Option<PathBuf>), Emu
         stt: file.stt,
         llm: file.llm,
         tts: file.tts,
+        detector: file.detector,
     };
     config.validate().map_err(|e| EmulatorError::ConfigFile {
         path: path.to_path_buf(),
@@ -265,6 +319,7 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("emulator.example.toml");
         let (config, dataset) = load_config(&path).unwrap();
         assert_eq!(config.llm.ttft, Timing::lognormal(250.0, 0.3));
+        assert_eq!(config.detector, DetectorConfig::default());
         assert!(dataset.unwrap().ends_with("datasets/smoke"));
     }
 
@@ -280,5 +335,13 @@ mod tests {
         config.tts.leading_silence_ms = u32::MAX;
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("tts.leading_silence_ms"), "{err}");
+        let mut config = EmulatorConfig::default();
+        config.detector.classes = 0;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("detector.classes"), "{err}");
+        config.detector.classes = 80;
+        config.detector.ms_per_mpixel = f64::NAN;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("detector.ms_per_mpixel"), "{err}");
     }
 }

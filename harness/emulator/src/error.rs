@@ -33,7 +33,7 @@ pub enum EmulatorError {
     /// A service's listener could not be bound.
     #[error("cannot listen for the emulated {service} service on {addr}: {source}")]
     Bind {
-        /// `stt`, `llm` or `tts`.
+        /// `stt`, `llm`, `tts` or `detector`.
         service: &'static str,
         /// The address it tried.
         addr: std::net::SocketAddr,

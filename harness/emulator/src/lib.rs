@@ -1,6 +1,7 @@
-//! latlab-emulator: a loopback server that speaks three vendor wire protocols — Deepgram live
+//! latlab-emulator: a loopback server that speaks four wire protocols — Deepgram live
 //! speech-to-text over WebSocket, OpenAI Chat Completions over SSE, ElevenLabs streaming
-//! text-to-speech over HTTP — with seeded, configurable timing and faults.
+//! text-to-speech over HTTP, and the KServe v2 / Triton inference protocol of an object
+//! detector — with seeded, configurable timing and faults.
 //!
 //! Tests and `latlab run` start it on ephemeral ports and point latlab's real clients at it,
 //! so the whole pipeline can be measured with known service latencies. Every delay and fault
@@ -11,6 +12,7 @@
 
 pub mod audio;
 pub mod config;
+pub mod detector;
 pub mod error;
 pub mod faults;
 pub mod llm;
@@ -45,7 +47,7 @@ pub(crate) fn session_of(headers: &axum::http::HeaderMap) -> &str {
         .unwrap_or("")
 }
 
-pub use config::{EmulatorConfig, LlmConfig, SttConfig, TtsConfig, load_config};
+pub use config::{DetectorConfig, EmulatorConfig, LlmConfig, SttConfig, TtsConfig, load_config};
 pub use error::EmulatorError;
 pub use faults::{Fault, Faults};
 pub use stats::{EmulatorStats, FaultCounts, ServiceStats};
@@ -70,21 +72,22 @@ impl Shutdown {
     }
 }
 
-/// A running emulator: three listeners on 127.0.0.1. Dropping it stops the services too,
+/// A running emulator: four listeners on 127.0.0.1. Dropping it stops the services too,
 /// but only [`Emulator::shutdown`] waits for them.
 #[derive(Debug)]
 pub struct Emulator {
     stt_addr: SocketAddr,
     llm_addr: SocketAddr,
     tts_addr: SocketAddr,
-    counters: [Arc<ServiceCounters>; 3],
+    detector_addr: SocketAddr,
+    counters: [Arc<ServiceCounters>; 4],
     trace: Arc<WireTrace>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
 }
 
 impl Emulator {
-    /// Validates `config`, binds the STT, LLM and TTS listeners on 127.0.0.1 (port 0 picks a
+    /// Validates `config`, binds the STT, LLM, TTS and detector listeners on 127.0.0.1 (port 0 picks a
     /// free port) and serves until [`Emulator::shutdown`]. `dataset` gives the STT service its
     /// transcripts and the LLM its replies; without it every STT tag is unknown.
     pub async fn start(
@@ -94,15 +97,12 @@ impl Emulator {
         config.validate()?;
         let (stop, stopped) = watch::channel(false);
         let shutdown = Shutdown(stopped);
-        let counters = [
-            Arc::new(ServiceCounters::default()),
-            Arc::new(ServiceCounters::default()),
-            Arc::new(ServiceCounters::default()),
-        ];
+        let counters: [Arc<ServiceCounters>; 4] = Default::default();
         let trace = Arc::new(WireTrace::default());
         let stt_listener = bind("stt", config.stt.port).await?;
         let llm_listener = bind("llm", config.llm.port).await?;
         let tts_listener = bind("tts", config.tts.port).await?;
+        let detector_listener = bind("detector", config.detector.port).await?;
         let addr = |l: &TcpListener, service, port| {
             l.local_addr().map_err(|source| EmulatorError::Bind {
                 service,
@@ -113,6 +113,7 @@ impl Emulator {
         let stt_addr = addr(&stt_listener, "stt", config.stt.port)?;
         let llm_addr = addr(&llm_listener, "llm", config.llm.port)?;
         let tts_addr = addr(&tts_listener, "tts", config.tts.port)?;
+        let detector_addr = addr(&detector_listener, "detector", config.detector.port)?;
 
         let stt_router = stt::router(Arc::new(stt::SttState {
             seed: config.seed,
@@ -138,6 +139,13 @@ impl Emulator {
             shutdown: shutdown.clone(),
             trace: Arc::clone(&trace),
         }));
+        let detector_router = detector::router(Arc::new(detector::DetectorState {
+            seed: config.seed,
+            config: config.detector.clone(),
+            counters: counters[3].clone(),
+            shutdown: shutdown.clone(),
+            trace: Arc::clone(&trace),
+        }));
         let services = [
             (
                 stt::SERVICE,
@@ -160,6 +168,13 @@ impl Emulator {
                 &config.tts.faults,
                 &counters[2],
             ),
+            (
+                detector::SERVICE,
+                detector_listener,
+                detector_router,
+                &config.detector.faults,
+                &counters[3],
+            ),
         ];
         let servers = services
             .into_iter()
@@ -178,6 +193,7 @@ impl Emulator {
             stt_addr,
             llm_addr,
             tts_addr,
+            detector_addr,
             counters,
             trace,
             stop,
@@ -201,9 +217,10 @@ impl Emulator {
         format!("http://{}", self.tts_addr)
     }
 
-    /// The detector's (KServe v2) base URL. Placeholder until the KServe server lands.
+    /// The detector's base URL, `http://127.0.0.1:PORT`; clients append `/v2/models/{model}`
+    /// (KServe v2 / Triton HTTP).
     pub fn detector_url(&self) -> String {
-        format!("http://{}", self.llm_addr)
+        format!("http://{}", self.detector_addr)
     }
 
     /// What each service did so far.
@@ -212,6 +229,7 @@ impl Emulator {
             stt: self.counters[0].snapshot(),
             llm: self.counters[1].snapshot(),
             tts: self.counters[2].snapshot(),
+            detector: self.counters[3].snapshot(),
         }
     }
 

@@ -105,4 +105,6 @@ pub struct EmulatorStats {
     pub llm: ServiceStats,
     /// Text-to-speech.
     pub tts: ServiceStats,
+    /// Object detection (KServe v2 / Triton).
+    pub detector: ServiceStats,
 }

@@ -30,6 +30,10 @@ pub enum Mark {
     /// latlab's measure, `latlab_core::audio`: after the header and the leading silence) was
     /// handed to the connection.
     TtsFirstAudio,
+    /// A detector inference request had arrived whole and reached its handler.
+    DetectorRequest,
+    /// A whole detector inference response was handed to the connection.
+    DetectorResponse,
 }
 
 /// One event: which client session, what, when.
