@@ -472,6 +472,8 @@ struct Detectors {
         )>,
     >,
     loads: Vec<latlab_results::manifest::ModelLoad>,
+    /// What the warm-up frames said when they failed.
+    notes: Vec<String>,
 }
 
 impl Detectors {
@@ -479,6 +481,7 @@ impl Detectors {
     /// policy, with the video's facts.
     fn describe(&self, setup: &Setup<'_>, manifest: &mut RunManifest) {
         manifest.model_loads.extend(self.loads.iter().cloned());
+        manifest.notes.extend(self.notes.iter().cloned());
         let Some(prepared) = &setup.vision else {
             return;
         };
@@ -502,6 +505,7 @@ async fn load_detectors(
     let mut out = Detectors {
         per_profile: Vec::new(),
         loads: Vec::new(),
+        notes: Vec::new(),
     };
     let (Some(spec), Some(prepared)) = (&setup.scenario.spec.video, &setup.vision) else {
         out.per_profile = setup.profiles.iter().map(|_| None).collect();
@@ -523,13 +527,15 @@ async fn load_detectors(
                     vision::build_detector(&pv.detector, url.as_deref(), &timeouts, &mut out.loads)
                         .await
                         .with_context(|| format!("profile {}: the detector", profile.name))?;
-                if let Some(first) = prepared.frames.first() {
-                    d.detect(first).await.map_err(|e| {
-                        anyhow::anyhow!(
-                            "profile {}: the detector's warm-up frame: {e}",
-                            profile.name
-                        )
-                    })?;
+                // A failed warm-up frame (a fault of the server) is noted, not fatal: the
+                // frames of the run record their own errors.
+                if let Some(first) = prepared.frames.first()
+                    && let Err(e) = d.detect(first).await
+                {
+                    out.notes.push(format!(
+                        "profile {}: the detector's warm-up frame failed: {e}",
+                        profile.name
+                    ));
                 }
                 cache.push((pv.detector.clone(), Arc::clone(&d)));
                 d

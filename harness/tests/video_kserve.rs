@@ -1,0 +1,93 @@
+//! The vision lane against a remote detector: the `latlab` binary drives camera streams
+//! through the real KServe v2 client to latlab's emulator on loopback (no model needed), with
+//! faults injected: every failed frame is a typed error in its record and the run goes on.
+
+mod common;
+
+use common::{read_json, read_jsonl, root, run_ok};
+use latlab_core::timing::ErrorKind;
+use latlab_core::vision::{FrameOutcome, FrameRecord};
+
+#[test]
+fn camera_streams_through_the_emulated_kserve_server_record_every_frame_and_fault() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let path = tmp.path().join("kserve.toml");
+    let text = std::fs::read_to_string(root().join("scenarios/video-kserve.toml"))
+        .unwrap()
+        .replace(
+            "\"../datasets/video-smoke\"",
+            &format!("\"{}\"", root().join("datasets/video-smoke").display()),
+        )
+        .replace("frames = 100", "frames = 30")
+        // 20 % of inference requests answer HTTP 503.
+        .replace(
+            "classes = 1\n",
+            "classes = 1\nfaults = { http_5xx = 0.2 }\n",
+        );
+    std::fs::write(&path, text).unwrap();
+    let run = run_ok(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("camera frames:"), "{stdout}");
+
+    let records: Vec<FrameRecord> = read_jsonl(&out.join("frames.jsonl"));
+    // One stream of 30 frames, then four streams of 30.
+    let of = |p: &str| records.iter().filter(|r| r.profile == p).count();
+    assert_eq!(of("binary"), 30);
+    assert_eq!(of("binary-4-streams"), 120);
+    let failed: Vec<&FrameRecord> = records
+        .iter()
+        .filter(|r| r.outcome == FrameOutcome::Error)
+        .collect();
+    assert!(!failed.is_empty(), "a 20 % fault rate over 150 frames");
+    for f in &failed {
+        let e = f.error.as_ref().unwrap();
+        assert_eq!(e.kind, ErrorKind::Http, "{e:?}");
+        assert_eq!(e.status, Some(503), "{e:?}");
+        assert!(f.missed && f.latency_ns.is_none());
+    }
+    let ok = records
+        .iter()
+        .filter(|r| r.outcome == FrameOutcome::Ok)
+        .count();
+    // Under `latest` a busy client skips frames; every frame is one of the three outcomes.
+    let skipped = records
+        .iter()
+        .filter(|r| r.outcome == FrameOutcome::Skipped)
+        .count();
+    assert!(ok >= 20, "{ok} frames succeeded");
+    assert_eq!(ok + skipped + failed.len(), 150);
+    for r in records.iter().filter(|r| r.outcome == FrameOutcome::Ok) {
+        assert!(
+            r.backend.starts_with("kserve:yolov8n@640x480"),
+            "{}",
+            r.backend
+        );
+        // The emulator's inference takes ~25 ms: the inference span holds it.
+        assert!(r.inference_ns().unwrap() >= 10_000_000, "{r:?}");
+    }
+
+    let manifest = read_json(&out.join("manifest.json"));
+    assert_eq!(manifest["status"], "complete");
+    assert!(
+        manifest["emulator"]["detector"].is_object(),
+        "{}",
+        manifest["emulator"]
+    );
+    let v = &manifest["vision"];
+    assert_eq!(v["captured"], 150);
+    assert_eq!(
+        v["failed"].as_u64().unwrap() as usize,
+        failed.len(),
+        "the manifest counts what the records say"
+    );
+    // The analysis reads the frames: the report has a video section.
+    let summary = read_json(&out.join("summary.json"));
+    assert!(summary["video"].is_object(), "{summary}");
+}
