@@ -173,6 +173,17 @@ fn step_cells(s: &StepStats) -> [String; 3] {
     [s.count.to_string(), estimate(&s.p50), estimate(&s.p95)]
 }
 
+/// A reference's first sentence, at most 120 characters (the whole text is in the manifest
+/// and `summary.json`).
+fn first_sentence(text: &str) -> String {
+    let first = text.split(". ").next().unwrap_or(text);
+    let mut out: String = first.chars().take(120).collect();
+    if out.len() < text.len() {
+        out.push_str(" …");
+    }
+    out
+}
+
 /// The Video section as tables, in report order: what was replayed; frames and latency;
 /// steps; deadline misses and FPS; errors; accuracy; the latency–accuracy trade-off. Every
 /// figure's sample count is in its row.
@@ -203,7 +214,9 @@ pub fn video_tables(v: &VideoSection) -> Vec<VideoTable> {
                         format!("{:.2}", r.fps),
                         format!("{} × {}", r.streams, r.frames_per_stream),
                         format!("{} ({:.0} frames/s)", r.decoder, r.decode_fps),
-                        r.reference.clone().unwrap_or_else(|| "-".into()),
+                        r.reference
+                            .as_deref()
+                            .map_or_else(|| "-".into(), first_sentence),
                     ]
                 })
                 .collect(),
