@@ -203,6 +203,16 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
             missing.join(", ")
         ));
     }
+    if dirs
+        .iter()
+        .any(|d| d.join(latlab_results::files::FRAMES_LOG).exists())
+    {
+        // Camera streams are not sharded: every shard replays all of them.
+        manifest.vision = None;
+        manifest.notes.push(
+            "the shards' camera frames (frames.jsonl) were not merged: `--shard` splits calls, not camera streams, so every shard replayed every stream; analyse each shard's frames on its own".into(),
+        );
+    }
     if torn > 0 {
         manifest
             .notes

@@ -691,6 +691,11 @@ fn finish_vision(
     }
     if let Some(v) = &mut manifest.vision {
         v.capture_lag = lag;
+        v.capture_lag_by_profile = lanes
+            .stats
+            .iter()
+            .filter_map(|s| Some((s.profile.clone(), vision::capture_lag(&[s])?)))
+            .collect();
     }
     let errors: u32 = lanes
         .stats

@@ -572,6 +572,8 @@ impl FrameSink {
 /// What one profile's streams did.
 #[derive(Debug, Default)]
 pub struct LaneStats {
+    /// The profile.
+    pub profile: String,
     /// Per stream.
     pub streams: Vec<StreamStats>,
 }
@@ -621,7 +623,10 @@ pub async fn drive(
             .await
         }));
     }
-    let mut stats = LaneStats::default();
+    let mut stats = LaneStats {
+        profile: profile.to_string(),
+        ..LaneStats::default()
+    };
     for t in tasks {
         if let Ok(s) = t.await {
             stats.streams.push(s);
@@ -738,6 +743,7 @@ mod tests {
     #[test]
     fn capture_lag_is_a_nearest_rank_percentile() {
         let s = LaneStats {
+            profile: "p".into(),
             streams: vec![StreamStats {
                 capture_lag_ns: (1..=100).collect(),
                 ..StreamStats::default()

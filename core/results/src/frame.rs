@@ -264,6 +264,9 @@ pub struct VisionFacts {
     /// woke after the capture time (exact percentiles, every stream of every profile).
     #[serde(default)]
     pub capture_lag: Option<crate::manifest::Lag>,
+    /// The same, per profile (profiles differ in streams and detectors).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub capture_lag_by_profile: std::collections::BTreeMap<String, crate::manifest::Lag>,
 }
 
 #[cfg(test)]

@@ -46,7 +46,12 @@ pub fn render(report: &Report) -> String {
         "p99 ms",
         "max ms",
     ]);
-    let mut out = table(&header, &rows, if multi { 3 } else { 2 });
+    // A video-only run has no stage rows: no empty table above its video section.
+    let mut out = if rows.is_empty() && report.video.is_some() {
+        String::new()
+    } else {
+        table(&header, &rows, if multi { 3 } else { 2 })
+    };
     if !report.errors.is_empty() {
         out.push_str("\nerrors by stage (failed spans, one example each)\n");
         for r in &report.errors {
