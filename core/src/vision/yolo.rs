@@ -171,7 +171,7 @@ pub fn decode(
             });
         }
     };
-    let want = channels * anchors;
+    let want = channels.saturating_mul(anchors);
     if output.len() < want {
         return Err(DecodeError::Length {
             shape: shape.to_vec(),
@@ -339,6 +339,13 @@ mod tests {
         assert!(err.to_string().contains("[1, 5, 2]"), "{err}");
         let err = decode(&[0.0; 10], &[1, 6, 2], &spec(&["a", "b"]), &lb).unwrap_err();
         assert!(err.to_string().contains("needs 12"), "{err}");
+    }
+
+    #[test]
+    fn a_huge_shape_is_a_length_error_not_an_overflow() {
+        let lb = Letterbox::new(640, 640, 640, 640);
+        let err = decode(&[], &[7, 6148914691236517205], &spec(&["a", "b", "c"]), &lb).unwrap_err();
+        assert!(matches!(err, DecodeError::Length { .. }), "{err}");
     }
 
     #[test]

@@ -12,5 +12,6 @@ mod audio_stream;
 mod dataset;
 mod deepgram;
 mod openai_sse;
+mod video;
 mod wav;
 mod wav_file;
