@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::{DecodeFacts, Frame};
 
@@ -217,6 +218,26 @@ impl VideoDataset {
                     format!("{} does not exist", file.display()),
                 ));
             }
+            if let Some(want) = &entry.sha256 {
+                let bytes = std::fs::read(&file).map_err(|source| VideoError::Io {
+                    path: file.clone(),
+                    source,
+                })?;
+                let got: String = Sha256::digest(&bytes)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                if !got.eq_ignore_ascii_case(want) {
+                    return Err(field(
+                        i,
+                        "sha256",
+                        format!(
+                            "{} hashes to {got}, not the manifest's {want}: not the recorded video",
+                            file.display()
+                        ),
+                    ));
+                }
+            }
             let annotations = match &entry.annotations {
                 Some(a) => read_annotations(&dir.join(a), entry)?,
                 None => BTreeMap::new(),
@@ -277,10 +298,15 @@ fn read_annotations(
                 ),
             ));
         }
-        if out.contains_key(&parsed.frame) {
+        if let Some((&last, _)) = out.last_key_value()
+            && parsed.frame <= last
+        {
             return Err(bad(
                 "frame".into(),
-                format!("frame {} is annotated twice", parsed.frame),
+                format!(
+                    "frame {} comes after frame {last}: frames must be annotated once each, in order",
+                    parsed.frame
+                ),
             ));
         }
         for (b, r) in parsed.boxes.iter().enumerate() {
@@ -580,6 +606,19 @@ mod tests {
     }
 
     #[test]
+    fn a_video_that_is_not_the_recorded_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "v.mp4", "other bytes");
+        write(
+            dir.path(),
+            MANIFEST,
+            &manifest(&format!(r#", "sha256": "{}""#, "0".repeat(64))),
+        );
+        let err = VideoDataset::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("videos[0].sha256"), "{err}");
+    }
+
+    #[test]
     fn a_bad_fps_names_the_field() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "v.mp4", "");
@@ -609,6 +648,13 @@ mod tests {
         let err = VideoDataset::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("a.jsonl"), "{err}");
         assert!(err.contains("line 2: boxes[0]"), "{err}");
+        write(
+            dir.path(),
+            "a.jsonl",
+            "{\"frame\": 2, \"boxes\": []}\n{\"frame\": 1, \"boxes\": []}\n",
+        );
+        let err = VideoDataset::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("line 2: frame"), "{err}");
         write(dir.path(), "a.jsonl", "{\"frame\": 9, \"boxes\": []}\n");
         let err = VideoDataset::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("past the video's end"), "{err}");
