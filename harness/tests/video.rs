@@ -11,7 +11,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{read_json, read_jsonl, root, run_fails, run_ok};
+use common::{ffmpeg_here, read_json, read_jsonl, root, run_fails, run_ok};
 use latlab_core::vision::{FrameOutcome, FrameRecord};
 
 fn models_here() -> bool {
@@ -57,7 +57,7 @@ fn frames_of(records: &[FrameRecord], profile: &str) -> Vec<FrameRecord> {
 
 #[test]
 fn frames_replay_on_the_clock_under_both_policies_with_accuracy() {
-    if !models_here() {
+    if !ffmpeg_here() || !models_here() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -170,6 +170,9 @@ video = { policy = "queue" }
 
 #[test]
 fn bad_video_input_is_refused_naming_the_file_and_field() {
+    if !ffmpeg_here() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     // A manifest whose frame rate contradicts the file: ffprobe's answer names the field.
     let data = tmp.path().join("data");

@@ -109,3 +109,23 @@ pub fn by_turn(
     }
     m
 }
+
+/// Whether `ffmpeg` and `ffprobe` (the video lane's decoder) are installed. `.ci/run` installs
+/// them and sets `LATLAB_REQUIRE_TOOLS=1`, which makes their absence a failure; elsewhere the
+/// video tests say so and pass.
+pub fn ffmpeg_here() -> bool {
+    let here = ["ffmpeg", "ffprobe"].iter().all(|tool| {
+        Command::new(tool)
+            .arg("-version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !here {
+        assert!(
+            std::env::var("LATLAB_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "ffmpeg/ffprobe are not installed (see .ci/run)"
+        );
+        eprintln!("skipping: ffmpeg/ffprobe are not installed (.ci/run installs them)");
+    }
+    here
+}
