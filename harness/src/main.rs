@@ -389,6 +389,10 @@ async fn emulate(config: &Path) -> anyhow::Result<()> {
         "tts: {}/v1/text-to-speech/{{voice_id}}/stream",
         emulator.tts_url()
     );
+    println!(
+        "detector (KServe v2 / Triton HTTP): {}/v2/models/{{model}}/infer",
+        emulator.detector_url()
+    );
     println!("press Ctrl-C to stop");
     tokio::signal::ctrl_c().await?;
     println!("{}", serde_json::to_string_pretty(&emulator.stats())?);
