@@ -137,15 +137,22 @@ struct Setup<'a> {
 impl<'a> Setup<'a> {
     fn resolve(scenario: &'a Scenario, opts: &RunOptions) -> anyhow::Result<Setup<'a>> {
         let spec = &scenario.spec;
-        let dataset = if scenario.runs_audio() {
-            Dataset::load(&scenario.dataset_dir)?
-        } else {
-            // Camera streams only: no recorded calls.
-            Dataset {
-                dir: scenario.dataset_dir.clone(),
-                manifest_path: scenario.path.clone(),
-                calls: Vec::new(),
+        let dataset = match (&spec.video, scenario.runs_audio()) {
+            (Some(video), false) => {
+                // Camera streams only: no recorded calls. The manifest's `dataset` is the video
+                // dataset, fingerprinted by its manifest.
+                let dir = scenario
+                    .path
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join(&video.dataset);
+                Dataset {
+                    manifest_path: dir.join(latlab_core::vision::video::MANIFEST),
+                    dir,
+                    calls: Vec::new(),
+                }
             }
+            _ => Dataset::load(&scenario.dataset_dir)?,
         };
         let seed = opts.seed.unwrap_or(spec.seed);
         let speed = opts.speed.unwrap_or(spec.speed);
@@ -280,7 +287,7 @@ fn opening_manifest(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            path: scenario.dataset_dir.display().to_string(),
+            path: dataset.dir.display().to_string(),
             sha256: manifest::dataset_sha256(dataset)?,
         },
         seed: setup.seed,

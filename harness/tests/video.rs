@@ -164,6 +164,13 @@ video = { policy = "queue" }
     assert_eq!(manifest["vision"]["video"], "vtest-20s.mp4");
     assert_eq!(manifest["vision"]["decode"]["frames"], 200);
     assert_eq!(manifest["vision"]["policies"]["latest"], "latest");
+    // A video-only run: the manifest's dataset is the video dataset, and the report starts at
+    // its Video section (no empty audio tables).
+    assert_eq!(manifest["dataset"]["name"], "video-smoke");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("## Video"), "{md}");
+    assert!(!md.contains("\n## Latency ("), "{md}");
+    assert!(!md.contains("\n## Throughput"), "{md}");
     let loads = manifest["model_loads"].as_array().unwrap();
     assert!(loads.iter().any(|l| l["stage"] == "detector"), "{loads:?}");
 }

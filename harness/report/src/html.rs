@@ -169,30 +169,34 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
         h.push_str(&format!("<p class=\"note\">{}</p>\n", escape(note)));
     }
 
-    h.push_str("<h2>Latency (ms, 95&nbsp;% bootstrap confidence interval)</h2><table>");
-    h.push_str(&th(&[
-        "profile", "stage", "backend", "run", "n", "errors", "mean", "p50", "p90", "p95", "p99",
-        "max",
-    ]));
-    for r in &report.summary {
-        h.push_str("<tr>");
-        h.push_str(&tdl(&r.profile));
-        h.push_str(&tdl(stage(&r.stage)));
-        h.push_str(&td(&r.backend));
-        h.push_str(&td(&r.run));
-        h.push_str(&td(&r.count.to_string()));
-        h.push_str(&td(&format!(
-            "{} ({:.1} %)",
-            r.errors,
-            r.error_rate * 100.0
-        )));
-        for e in [&r.mean, &r.p50, &r.p90, &r.p95, &r.p99] {
-            h.push_str(&est(e));
+    // A video-only run has no turns: its report starts at the Video section.
+    let audio = !report.summary.is_empty() || report.video.is_none();
+    if audio {
+        h.push_str("<h2>Latency (ms, 95&nbsp;% bootstrap confidence interval)</h2><table>");
+        h.push_str(&th(&[
+            "profile", "stage", "backend", "run", "n", "errors", "mean", "p50", "p90", "p95",
+            "p99", "max",
+        ]));
+        for r in &report.summary {
+            h.push_str("<tr>");
+            h.push_str(&tdl(&r.profile));
+            h.push_str(&tdl(stage(&r.stage)));
+            h.push_str(&td(&r.backend));
+            h.push_str(&td(&r.run));
+            h.push_str(&td(&r.count.to_string()));
+            h.push_str(&td(&format!(
+                "{} ({:.1} %)",
+                r.errors,
+                r.error_rate * 100.0
+            )));
+            for e in [&r.mean, &r.p50, &r.p90, &r.p95, &r.p99] {
+                h.push_str(&est(e));
+            }
+            h.push_str(&td(&ms(r.max)));
+            h.push_str("</tr>\n");
         }
-        h.push_str(&td(&ms(r.max)));
-        h.push_str("</tr>\n");
+        h.push_str("</table>\n");
     }
-    h.push_str("</table>\n");
     if !report.errors.is_empty() {
         h.push_str("<h2>Errors by stage</h2><table>");
         h.push_str(&th(&ERROR_HEADER));
@@ -242,27 +246,29 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
         h.push_str("</table>\n");
     }
 
-    h.push_str("<h2>Throughput and accuracy</h2><table>");
-    h.push_str(&th(&[
-        "profile",
-        "run",
-        "turns",
-        "turns/s",
-        "STT RTF",
-        "TTS RTF",
-        "LLM tokens/s",
-        "WER",
-    ]));
-    for t in &report.throughput {
-        h.push_str("<tr>");
-        h.push_str(&tdl(&t.profile));
-        h.push_str(&tdl(&t.run));
-        for c in throughput_cells(report, t) {
-            h.push_str(&td(&c));
+    if audio {
+        h.push_str("<h2>Throughput and accuracy</h2><table>");
+        h.push_str(&th(&[
+            "profile",
+            "run",
+            "turns",
+            "turns/s",
+            "STT RTF",
+            "TTS RTF",
+            "LLM tokens/s",
+            "WER",
+        ]));
+        for t in &report.throughput {
+            h.push_str("<tr>");
+            h.push_str(&tdl(&t.profile));
+            h.push_str(&tdl(&t.run));
+            for c in throughput_cells(report, t) {
+                h.push_str(&td(&c));
+            }
+            h.push_str("</tr>\n");
         }
-        h.push_str("</tr>\n");
+        h.push_str("</table>\n");
     }
-    h.push_str("</table>\n");
     if !report.accuracy_by_voice.is_empty() {
         h.push_str("<h2>Transcript accuracy by voice</h2><table>");
         h.push_str(&th(&VOICE_HEADER));

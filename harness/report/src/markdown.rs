@@ -60,26 +60,30 @@ pub fn render(report: &Report) -> String {
     for note in &report.notes {
         out.push_str(&format!("\n> **Note:** {}\n", cell(note)));
     }
-    out.push_str("\n## Latency (ms, 95 % bootstrap CI)\n\n");
-    out.push_str(&header(&[
-        "run", "profile", "stage", "backend", "n", "errors", "mean", "p50", "p90", "p95", "p99",
-        "max",
-    ]));
-    for r in &report.summary {
-        out.push_str(&row(&[
-            cell(&r.run),
-            cell(&r.profile),
-            stage(&r.stage).to_string(),
-            cell(&r.backend),
-            r.count.to_string(),
-            format!("{} ({:.1} %)", r.errors, r.error_rate * 100.0),
-            estimate(&r.mean),
-            estimate(&r.p50),
-            estimate(&r.p90),
-            estimate(&r.p95),
-            estimate(&r.p99),
-            ms(r.max),
+    // A video-only run has no turns: its report starts at the Video section.
+    let audio = !report.summary.is_empty() || report.video.is_none();
+    if audio {
+        out.push_str("\n## Latency (ms, 95 % bootstrap CI)\n\n");
+        out.push_str(&header(&[
+            "run", "profile", "stage", "backend", "n", "errors", "mean", "p50", "p90", "p95",
+            "p99", "max",
         ]));
+        for r in &report.summary {
+            out.push_str(&row(&[
+                cell(&r.run),
+                cell(&r.profile),
+                stage(&r.stage).to_string(),
+                cell(&r.backend),
+                r.count.to_string(),
+                format!("{} ({:.1} %)", r.errors, r.error_rate * 100.0),
+                estimate(&r.mean),
+                estimate(&r.p50),
+                estimate(&r.p90),
+                estimate(&r.p95),
+                estimate(&r.p99),
+                ms(r.max),
+            ]));
+        }
     }
     if !report.errors.is_empty() {
         out.push_str("\n## Errors by stage\n\n");
@@ -97,21 +101,23 @@ pub fn render(report: &Report) -> String {
             out.push_str(&row(&cells));
         }
     }
-    out.push_str("\n## Throughput and accuracy\n\n");
-    out.push_str(&header(&[
-        "run",
-        "profile",
-        "turns",
-        "turns/s",
-        "STT RTF",
-        "TTS RTF",
-        "LLM tokens/s",
-        "WER",
-    ]));
-    for t in &report.throughput {
-        let mut cells = vec![cell(&t.run), cell(&t.profile)];
-        cells.extend(throughput_cells(report, t));
-        out.push_str(&row(&cells));
+    if audio {
+        out.push_str("\n## Throughput and accuracy\n\n");
+        out.push_str(&header(&[
+            "run",
+            "profile",
+            "turns",
+            "turns/s",
+            "STT RTF",
+            "TTS RTF",
+            "LLM tokens/s",
+            "WER",
+        ]));
+        for t in &report.throughput {
+            let mut cells = vec![cell(&t.run), cell(&t.profile)];
+            cells.extend(throughput_cells(report, t));
+            out.push_str(&row(&cells));
+        }
     }
     if !report.accuracy_by_voice.is_empty() {
         out.push_str("\n## Transcript accuracy by voice\n\n");
