@@ -219,9 +219,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: BaselineCommand::Save { name, dir, root },
         } => gate::save_baseline(&name, &dir, &root),
         Command::Show { dir, json } => {
-            let frames_only = !dir.join(sinks::SPANS_PARQUET).exists()
-                && dir.join(latlab_results::files::FRAMES_PARQUET).exists();
-            if frames_only {
+            // With camera frames, the full analysis (the summary has no video section).
+            let frames = dir.join(latlab_results::files::FRAMES_PARQUET).exists();
+            if frames {
                 let model = latlab_analysis::analyze(std::slice::from_ref(&dir))?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&model.summary)?);

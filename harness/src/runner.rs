@@ -704,6 +704,19 @@ fn finish_vision(
             .filter_map(|s| Some((s.profile.clone(), vision::capture_lag(&[s])?)))
             .collect();
     }
+    let stopped = lanes
+        .stats
+        .iter()
+        .flat_map(|s| s.streams.iter())
+        .filter(|s| s.stopped)
+        .count();
+    if stopped > 0 {
+        manifest.notes.push(format!(
+            "{stopped} camera stream{} stopped at the interrupt: the {} frames captured before it are recorded, later ones were never captured",
+            if stopped == 1 { "" } else { "s" },
+            frames.len()
+        ));
+    }
     let errors: u32 = lanes
         .stats
         .iter()
@@ -837,7 +850,11 @@ fn close_manifest(
             setup.shard.share(setup.plan.max_in_flight)
         ));
     }
-    if interrupted {
+    if interrupted && !setup.scenario.runs_audio() {
+        manifest
+            .notes
+            .push("interrupted (Ctrl-C or SIGTERM)".to_string());
+    } else if interrupted {
         manifest.notes.push(format!(
             "interrupted (Ctrl-C or SIGTERM): calls not yet started were not run; calls in flight had {} s to finish{}",
             setup.scenario.spec.limits.grace_s,

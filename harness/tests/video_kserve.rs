@@ -94,3 +94,75 @@ fn camera_streams_through_the_emulated_kserve_server_record_every_frame_and_faul
     let summary = read_json(&out.join("summary.json"));
     assert!(summary["video"].is_object(), "{summary}");
 }
+
+/// Ctrl-C in the middle of a camera replay: exit 130, every frame captured before it is in
+/// `frames.jsonl` and `frames.parquet`, the manifest says what stopped, and the folder reads.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_mid_stream_keeps_every_captured_frame_readable() {
+    if !ffmpeg_here() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let path = tmp.path().join("kserve.toml");
+    let text = std::fs::read_to_string(root().join("scenarios/video-kserve.toml"))
+        .unwrap()
+        .replace(
+            "\"../datasets/video-smoke\"",
+            &format!("\"{}\"", root().join("datasets/video-smoke").display()),
+        )
+        .replace("frames = 100", "frames = 400");
+    std::fs::write(&path, text).unwrap();
+    let child = common::latlab()
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = out.join("frames.jsonl");
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&log).map_or(0, |s| s.lines().count()) < 10
+        && started.elapsed().as_secs() < 60
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let done = child.wait_with_output().unwrap();
+    assert_eq!(done.status.code(), Some(130), "{done:?}");
+
+    let manifest = read_json(&out.join("manifest.json"));
+    assert_eq!(manifest["status"], "interrupted");
+    assert!(
+        manifest["notes"]
+            .to_string()
+            .contains("stopped at the interrupt"),
+        "{}",
+        manifest["notes"]
+    );
+    let records: Vec<FrameRecord> = read_jsonl(&log);
+    assert!(
+        records.len() >= 10 && records.len() < 400,
+        "{}",
+        records.len()
+    );
+    assert_eq!(
+        manifest["vision"]["captured"].as_u64().unwrap() as usize,
+        records.len()
+    );
+    assert!(out.join("frames.parquet").is_file());
+    let shown = run_ok(&["show", out.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("Frames and frame latency"),
+        "{shown:?}"
+    );
+}
