@@ -64,7 +64,7 @@ fn camera_streams_through_the_emulated_kserve_server_record_every_frame_and_faul
         .iter()
         .filter(|r| r.outcome == FrameOutcome::Skipped)
         .count();
-    assert!(ok >= 20, "{ok} frames succeeded");
+    assert!(ok >= 10, "{ok} frames succeeded");
     assert_eq!(ok + skipped + failed.len(), 150);
     for r in records.iter().filter(|r| r.outcome == FrameOutcome::Ok) {
         assert!(
