@@ -27,7 +27,6 @@ Needs Python 3.11+, numpy, onnxruntime (1.31.1 made the committed files) and ffm
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import subprocess
 import sys
@@ -38,6 +37,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# One SHA-256 for every pinned file: the models' fetch script's (standard library only).
+sys.path.insert(0, str(ROOT / "models"))
+from fetch import sha256  # noqa: E402
 DEFAULT_MODEL = ROOT / "models" / "vision" / "yolov8s-person.onnx"
 
 INPUT = 640
@@ -58,14 +61,6 @@ def pinned_sha256(rel: str) -> str:
         if rel in model["files"]:
             return model["files"][rel]
     raise AnnotateError(f"models/lock.toml pins no file {rel}")
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def probe(video: Path) -> tuple[int, int]:

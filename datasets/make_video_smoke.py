@@ -25,7 +25,6 @@ x264 may encode it differently, which the script reports).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import subprocess
@@ -36,6 +35,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+
+# One SHA-256 for every pinned file: the models' fetch script's (standard library only).
+sys.path.insert(0, str(ROOT / "models"))
+from fetch import sha256  # noqa: E402
 OUT = HERE / "video-smoke"
 MAX_BYTES = 4_000_000  # the committed videos together
 
@@ -107,14 +110,6 @@ EYE_CHECKS = (
 
 class BuildError(Exception):
     pass
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:

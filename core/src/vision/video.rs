@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::{DecodeFacts, Frame};
+use crate::backends::local::models::sha256_file;
 
 /// The manifest's file name inside a video dataset folder.
 pub const MANIFEST: &str = "manifest.json";
@@ -219,14 +219,10 @@ impl VideoDataset {
                 ));
             }
             if let Some(want) = &entry.sha256 {
-                let bytes = std::fs::read(&file).map_err(|source| VideoError::Io {
+                let got = sha256_file(&file).map_err(|source| VideoError::Io {
                     path: file.clone(),
                     source,
                 })?;
-                let got: String = Sha256::digest(&bytes)
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
                 if !got.eq_ignore_ascii_case(want) {
                     return Err(field(
                         i,
