@@ -35,14 +35,15 @@ pub fn recover(dir: &Path) -> anyhow::Result<Recovered> {
     } else {
         (Vec::new(), 0)
     };
-    let run_id = RunManifest::read(dir).map(|m| m.run_id).unwrap_or_default();
-    let scenario = RunManifest::read(dir)
-        .map(|m| m.scenario.name)
-        .unwrap_or_default();
+    let manifest = RunManifest::read(dir);
     if frames_log.exists() {
-        crate::vision::write_table(dir, &run_id, &scenario, &mut frames)?;
+        let (run, scenario) = manifest
+            .as_ref()
+            .map(|m| (m.run_id.as_str(), m.scenario.name.as_str()))
+            .unwrap_or_default();
+        crate::vision::write_table(dir, run, scenario, &mut frames)?;
     }
-    if let Ok(mut manifest) = RunManifest::read(dir)
+    if let Ok(mut manifest) = manifest
         && manifest.status == RunStatus::Running
     {
         manifest.status = RunStatus::Recovered;

@@ -92,12 +92,19 @@ pub async fn run(
         None => None,
     };
     let lanes = Lanes {
-        detectors,
         frames,
         stats: Vec::new(),
     };
-    let (totals, lanes) =
-        drive_profiles(&setup, &driver, backends, lanes, &replay, &mut manifest).await?;
+    let (totals, lanes) = drive_profiles(
+        &setup,
+        &driver,
+        backends,
+        detectors.per_profile,
+        lanes,
+        &replay,
+        &mut manifest,
+    )
+    .await?;
     live.finish();
     clock.finish();
     let telemetry = telemetry.map(Telemetry::stop);
@@ -137,21 +144,21 @@ struct Setup<'a> {
 impl<'a> Setup<'a> {
     fn resolve(scenario: &'a Scenario, opts: &RunOptions) -> anyhow::Result<Setup<'a>> {
         let spec = &scenario.spec;
-        let dataset = match (&spec.video, scenario.runs_audio()) {
-            (Some(video), false) => {
-                // Camera streams only: no recorded calls. The manifest's `dataset` is the video
-                // dataset, fingerprinted by its manifest.
-                let dir = scenario
-                    .path
-                    .parent()
-                    .unwrap_or(Path::new("."))
-                    .join(&video.dataset);
-                Dataset {
-                    manifest_path: dir.join(latlab_core::vision::video::MANIFEST),
-                    dir,
-                    calls: Vec::new(),
-                }
-            }
+        let video_dir = spec.video.as_ref().map(|v| {
+            scenario
+                .path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(&v.dataset)
+        });
+        let dataset = match (&video_dir, scenario.runs_audio()) {
+            // Camera streams only: no recorded calls. The manifest's `dataset` is the video
+            // dataset, fingerprinted by its manifest.
+            (Some(dir), false) => Dataset {
+                manifest_path: dir.join(latlab_core::vision::video::MANIFEST),
+                dir: dir.clone(),
+                calls: Vec::new(),
+            },
             _ => Dataset::load(&scenario.dataset_dir)?,
         };
         let seed = opts.seed.unwrap_or(spec.seed);
@@ -178,11 +185,10 @@ impl<'a> Setup<'a> {
             .filter(|&k| shard.includes(k))
             .count();
         let profiles = chosen_profiles(scenario, &opts.profiles)?;
-        let vision = match &spec.video {
-            Some(v) if profiles.iter().any(|p| p.lanes.video()) => Some(vision::prepare(
-                v,
-                scenario.path.parent().unwrap_or(Path::new(".")),
-            )?),
+        let vision = match (&spec.video, &video_dir) {
+            (Some(v), Some(dir)) if profiles.iter().any(|p| p.lanes.video()) => {
+                Some(vision::prepare(v, dir)?)
+            }
             _ => None,
         };
         Ok(Setup {
@@ -469,15 +475,16 @@ struct Totals {
     cut_off: usize,
 }
 
+/// A profile's resolved vision settings and its (possibly shared) detector.
+type ProfileDetector = (
+    vision::ProfileVision,
+    Arc<dyn latlab_core::vision::Detector>,
+);
+
 /// Each profile's detector (None: the profile runs no camera streams), loaded before the
 /// clock starts, with its resolved settings.
 struct Detectors {
-    per_profile: Vec<
-        Option<(
-            vision::ProfileVision,
-            Arc<dyn latlab_core::vision::Detector>,
-        )>,
-    >,
+    per_profile: Vec<Option<ProfileDetector>>,
     loads: Vec<latlab_results::manifest::ModelLoad>,
     /// What the warm-up frames said when they failed.
     notes: Vec<String>,
@@ -553,10 +560,8 @@ async fn load_detectors(
     Ok(out)
 }
 
-/// The vision lane while it runs: the detectors, the frame sink and each profile's stream
-/// statistics.
+/// The vision lane while it runs: the frame sink and each profile's stream statistics.
 struct Lanes {
-    detectors: Detectors,
     frames: Option<Arc<vision::FrameSink>>,
     stats: Vec<vision::LaneStats>,
 }
@@ -568,6 +573,7 @@ async fn drive_profiles(
     setup: &Setup<'_>,
     driver: &Driver,
     backends: Vec<Backends>,
+    detectors: Vec<Option<ProfileDetector>>,
     mut lanes: Lanes,
     replay: &Replay,
     manifest: &mut RunManifest,
@@ -575,7 +581,6 @@ async fn drive_profiles(
     let spec = &setup.scenario.spec;
     let plan = &setup.plan;
     let mut totals = Totals::default();
-    let detectors = std::mem::take(&mut lanes.detectors.per_profile);
     for ((profile, backends), detector) in setup.profiles.iter().zip(backends).zip(detectors) {
         let audio = profile.lanes.audio();
         if audio {
@@ -680,12 +685,20 @@ fn finish_vision(
         &mut frames,
     )?;
     let names: Vec<String> = setup.profiles.iter().map(|p| p.name.clone()).collect();
+    let stats: Vec<&vision::LaneStats> = lanes.stats.iter().collect();
+    let lag = vision::capture_lag(&stats);
+    let mut failed = 0;
     if let Some(v) = &mut manifest.vision {
         v.accuracy = vision::accuracy_of(&frames, &names);
         v.count(&frames);
+        failed = v.failed;
+        v.capture_lag = lag.clone();
+        v.capture_lag_by_profile = lanes
+            .stats
+            .iter()
+            .filter_map(|s| Some((s.profile.clone(), vision::capture_lag(&[s])?)))
+            .collect();
     }
-    let stats: Vec<&vision::LaneStats> = lanes.stats.iter().collect();
-    let lag = vision::capture_lag(&stats);
     if let Some(lag) = &lag
         && lag.p99_ns > 1_000_000
     {
@@ -695,14 +708,6 @@ fn finish_vision(
             lag.max_ns as f64 / 1e6,
             lag.count
         ));
-    }
-    if let Some(v) = &mut manifest.vision {
-        v.capture_lag = lag;
-        v.capture_lag_by_profile = lanes
-            .stats
-            .iter()
-            .filter_map(|s| Some((s.profile.clone(), vision::capture_lag(&[s])?)))
-            .collect();
     }
     let stopped = lanes
         .stats
@@ -717,15 +722,9 @@ fn finish_vision(
             frames.len()
         ));
     }
-    let errors: u32 = lanes
-        .stats
-        .iter()
-        .flat_map(|s| s.streams.iter())
-        .map(|s| s.errors)
-        .sum();
-    if errors > 0 {
+    if failed > 0 {
         manifest.notes.push(format!(
-            "{errors} frames failed in the detector (frames.parquet `error_kind`, `error_message`)"
+            "{failed} frames failed in the detector (frames.parquet `error_kind`, `error_message`)"
         ));
     }
     Ok(())

@@ -58,7 +58,7 @@ fn one() -> u32 {
 }
 
 /// Where detection runs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DetectorSpec {
     /// A YOLOv8-layout model in-process on ONNX Runtime (feature `local-vision`).
@@ -226,12 +226,6 @@ pub struct ProfileVision {
     pub policy: FramePolicy,
     /// Deadline, ms (None: the frame interval).
     pub deadline_ms: Option<f64>,
-}
-
-impl PartialEq for DetectorSpec {
-    fn eq(&self, other: &Self) -> bool {
-        serde_json::to_string(self).ok() == serde_json::to_string(other).ok()
-    }
 }
 
 /// The scenario's `[video]` with a profile's knobs over it.
@@ -482,10 +476,10 @@ pub struct Prepared {
     pub facts: VisionFacts,
 }
 
-/// Loads, checks (manifest, `ffprobe`) and decodes the scenario's video.
-pub fn prepare(spec: &VideoSpec, scenario_dir: &Path) -> anyhow::Result<Prepared> {
-    let dir = scenario_dir.join(&spec.dataset);
-    let dataset = VideoDataset::load(&dir)?;
+/// Loads, checks (manifest, `ffprobe`) and decodes the scenario's video from its dataset
+/// folder `dir` (the `[video] dataset`, resolved against the scenario's folder).
+pub fn prepare(spec: &VideoSpec, dir: &Path) -> anyhow::Result<Prepared> {
+    let dataset = VideoDataset::load(dir)?;
     let v = dataset.video(&spec.video).with_context(|| {
         format!(
             "{}: no video {:?} (it has: {})",
@@ -674,27 +668,17 @@ pub fn write_table(
         .context("writing frames.parquet")
 }
 
-/// The capture lags' exact median, 99th percentile (nearest rank) and maximum, ns.
+/// The capture lags' median, 99th percentile and maximum, ns, from an HdrHistogram as the
+/// audio frames' pacing lag is ([`crate::manifest::lag_of`]); None when no frame waited.
 pub fn capture_lag(stats: &[&LaneStats]) -> Option<Lag> {
-    let mut lags: Vec<u64> = stats
+    let mut h = hdrhistogram::Histogram::<u64>::new(3).ok()?;
+    for lag in stats
         .iter()
-        .flat_map(|s| {
-            s.streams
-                .iter()
-                .flat_map(|st| st.capture_lag_ns.iter().copied())
-        })
-        .collect();
-    if lags.is_empty() {
-        return None;
+        .flat_map(|s| s.streams.iter().flat_map(|st| st.capture_lag_ns.iter()))
+    {
+        h.saturating_record(*lag);
     }
-    lags.sort_unstable();
-    let rank = |q: f64| lags[((q * lags.len() as f64).ceil() as usize).clamp(1, lags.len()) - 1];
-    Some(Lag {
-        count: lags.len() as u64,
-        p50_ns: rank(0.5),
-        p99_ns: rank(0.99),
-        max_ns: *lags.last().unwrap_or(&0),
-    })
+    (!h.is_empty()).then(|| crate::manifest::lag_of(&h))
 }
 
 #[cfg(test)]
@@ -741,7 +725,7 @@ mod tests {
     }
 
     #[test]
-    fn capture_lag_is_a_nearest_rank_percentile() {
+    fn capture_lag_takes_the_percentiles_of_every_stream() {
         let s = LaneStats {
             profile: "p".into(),
             streams: vec![StreamStats {
