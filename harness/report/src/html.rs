@@ -169,8 +169,7 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
         h.push_str(&format!("<p class=\"note\">{}</p>\n", escape(note)));
     }
 
-    // A video-only run has no turns: its report starts at the Video section.
-    let audio = !report.summary.is_empty() || report.video.is_none();
+    let audio = report.shows_audio_tables();
     if audio {
         h.push_str("<h2>Latency (ms, 95&nbsp;% bootstrap confidence interval)</h2><table>");
         h.push_str(&th(&[

@@ -60,8 +60,7 @@ pub fn render(report: &Report) -> String {
     for note in &report.notes {
         out.push_str(&format!("\n> **Note:** {}\n", cell(note)));
     }
-    // A video-only run has no turns: its report starts at the Video section.
-    let audio = !report.summary.is_empty() || report.video.is_none();
+    let audio = report.shows_audio_tables();
     if audio {
         out.push_str("\n## Latency (ms, 95 % bootstrap CI)\n\n");
         out.push_str(&header(&[

@@ -52,6 +52,14 @@ pub struct Report {
     pub video: Option<VideoSection>,
 }
 
+impl Report {
+    /// Whether the renderers show the audio tables (latency per stage, throughput): always,
+    /// except for a video-only run, whose report starts at its Video section.
+    pub fn shows_audio_tables(&self) -> bool {
+        !self.summary.is_empty() || self.video.is_none()
+    }
+}
+
 /// What one run stood on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunFacts {

@@ -46,11 +46,10 @@ pub fn render(report: &Report) -> String {
         "p99 ms",
         "max ms",
     ]);
-    // A video-only run has no stage rows: no empty table above its video section.
-    let mut out = if rows.is_empty() && report.video.is_some() {
-        String::new()
-    } else {
+    let mut out = if report.shows_audio_tables() {
         table(&header, &rows, if multi { 3 } else { 2 })
+    } else {
+        String::new()
     };
     if !report.errors.is_empty() {
         out.push_str("\nerrors by stage (failed spans, one example each)\n");
