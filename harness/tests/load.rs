@@ -280,18 +280,7 @@ fn ctrl_c_stops_scheduling_cuts_off_after_the_grace_period_and_keeps_a_partial_r
         .unwrap();
     // Wait for the first turns, then SIGINT: the 10 calls (each ~13 s) are mid-way.
     let log = out_dir.join("spans.jsonl");
-    let started = std::time::Instant::now();
-    while std::fs::read_to_string(&log).map_or(0, |s| s.lines().count()) < 10
-        && started.elapsed().as_secs() < 60
-    {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let signalled = std::time::Instant::now();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    let signalled = common::interrupt_after_lines(&child, &log, 10);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{out:?}");
     // One second of grace, not the ~10 s the calls had left.

@@ -8,6 +8,22 @@ use common::{ffmpeg_here, read_json, read_jsonl, root, run_ok};
 use latlab_core::timing::ErrorKind;
 use latlab_core::vision::{FrameOutcome, FrameRecord};
 
+/// `scenarios/video-kserve.toml` copied into `dir` with its dataset path made absolute,
+/// `frames` frames per stream, and its emulator's `classes = 1` line replaced by `detector`.
+fn kserve_scenario(dir: &std::path::Path, frames: u32, detector: &str) -> std::path::PathBuf {
+    let path = dir.join("kserve.toml");
+    let text = std::fs::read_to_string(root().join("scenarios/video-kserve.toml"))
+        .unwrap()
+        .replace(
+            "\"../datasets/video-smoke\"",
+            &format!("\"{}\"", root().join("datasets/video-smoke").display()),
+        )
+        .replace("frames = 100", &format!("frames = {frames}"))
+        .replace("classes = 1\n", detector);
+    std::fs::write(&path, &text).unwrap();
+    path
+}
+
 #[test]
 fn camera_streams_through_the_emulated_kserve_server_record_every_frame_and_fault() {
     if !ffmpeg_here() {
@@ -15,20 +31,8 @@ fn camera_streams_through_the_emulated_kserve_server_record_every_frame_and_faul
     }
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let path = tmp.path().join("kserve.toml");
-    let text = std::fs::read_to_string(root().join("scenarios/video-kserve.toml"))
-        .unwrap()
-        .replace(
-            "\"../datasets/video-smoke\"",
-            &format!("\"{}\"", root().join("datasets/video-smoke").display()),
-        )
-        .replace("frames = 100", "frames = 30")
-        // 20 % of inference requests answer HTTP 503.
-        .replace(
-            "classes = 1\n",
-            "classes = 1\nfaults = { http_5xx = 0.2 }\n",
-        );
-    std::fs::write(&path, text).unwrap();
+    // 20 % of inference requests answer HTTP 503.
+    let path = kserve_scenario(tmp.path(), 30, "classes = 1\nfaults = { http_5xx = 0.2 }\n");
     let run = run_ok(&[
         "run",
         path.to_str().unwrap(),
@@ -105,15 +109,7 @@ fn ctrl_c_mid_stream_keeps_every_captured_frame_readable() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let path = tmp.path().join("kserve.toml");
-    let text = std::fs::read_to_string(root().join("scenarios/video-kserve.toml"))
-        .unwrap()
-        .replace(
-            "\"../datasets/video-smoke\"",
-            &format!("\"{}\"", root().join("datasets/video-smoke").display()),
-        )
-        .replace("frames = 100", "frames = 400");
-    std::fs::write(&path, text).unwrap();
+    let path = kserve_scenario(tmp.path(), 400, "classes = 1\n");
     let child = common::latlab()
         .args([
             "run",
@@ -126,17 +122,7 @@ fn ctrl_c_mid_stream_keeps_every_captured_frame_readable() {
         .spawn()
         .unwrap();
     let log = out.join("frames.jsonl");
-    let started = std::time::Instant::now();
-    while std::fs::read_to_string(&log).map_or(0, |s| s.lines().count()) < 10
-        && started.elapsed().as_secs() < 60
-    {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::interrupt_after_lines(&child, &log, 10);
     let done = child.wait_with_output().unwrap();
     assert_eq!(done.status.code(), Some(130), "{done:?}");
 

@@ -129,3 +129,25 @@ pub fn ffmpeg_here() -> bool {
     }
     here
 }
+
+/// Sends SIGINT to `child` once `log` holds at least `lines` lines (or after 60 s), and
+/// returns when it was sent: how the interrupt tests stop a run mid-way (Unix `kill`).
+pub fn interrupt_after_lines(
+    child: &std::process::Child,
+    log: &Path,
+    lines: usize,
+) -> std::time::Instant {
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(log).map_or(0, |s| s.lines().count()) < lines
+        && started.elapsed().as_secs() < 60
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let signalled = std::time::Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    signalled
+}
