@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use ort::session::Session;
-use ort::value::Tensor;
+use ort::value::TensorRef;
 
 use super::yolo::{self, YoloSpec};
 use super::{Detected, Detector, Frame};
@@ -182,7 +182,8 @@ impl Inner {
             self.spec.input_h as usize,
             self.spec.input_w as usize,
         ];
-        let tensor = Tensor::from_array((shape, std::mem::take(&mut *buffer)))
+        // A view of the buffer, not a copy: the next frame refills the same memory.
+        let tensor = TensorRef::from_array_view((shape, buffer.as_slice()))
             .map_err(|e| fail(format!("input tensor: {e}")))?;
         let preprocess_end = Instant::now();
         let mut session = self
