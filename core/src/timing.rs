@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+pub use latlab_results::agent::{AgentTurn, Interruption};
 pub use latlab_results::span::{ErrorKind, Outcome, Span, Stage, StageError, TurnTimeline, Units};
 
 /// What every span of one call shares: its identity and the backend serving each stage.

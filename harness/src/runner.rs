@@ -328,6 +328,7 @@ fn opening_manifest(
         measurer: Vec::new(),
         llm_queue_wait: None,
         vision: None,
+        agent: None,
         notes: Vec::new(),
     })
 }

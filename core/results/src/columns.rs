@@ -85,6 +85,29 @@ pub const TRANSCRIPT: &str = "transcript";
 /// What the agent said.
 pub const REPLY: &str = "reply";
 
+/// Reply's first sample at the caller's ear (agent runs).
+pub const AGENT_FIRST_HEARD_NS: &str = "agent_first_heard_ns";
+/// Reply's leading silence at the ear, ms.
+pub const AGENT_LEAD_MS: &str = "agent_lead_ms";
+/// Reply's length at the ear, first to last audible sample, ms.
+pub const AGENT_REPLY_MS: &str = "agent_reply_ms";
+/// Playback gaps (playout ran dry ≥ 100 ms) inside the reply.
+pub const AGENT_GAPS: &str = "agent_gaps";
+/// Their total, ms.
+pub const AGENT_GAP_MS: &str = "agent_gap_ms";
+/// Caller's first sample → agent's audio stopped, on a turn that talked over the agent (ns).
+pub const INTERRUPTION_NS: &str = "interruption_ns";
+/// How the interrupted audio stopped ([`crate::agent::Interruption::as_str`]).
+pub const INTERRUPTION_BY: &str = "interruption_by";
+/// The agent started speaking in a pause inside the caller's turn.
+pub const FALSE_CUTOFF: &str = "false_cutoff";
+/// Agent audio heard while the caller spoke, from a reply started during the turn, ms.
+pub const TALK_OVER_MS: &str = "talk_over_ms";
+/// No audible reply within the answer timeout.
+pub const DEAD_AIR: &str = "dead_air";
+/// The agent's own latency figure for the turn (ns), from its self-report.
+pub const AGENT_SELF_NS: &str = "agent_self_ns";
+
 /// The columns of `spans.parquet`, in file order.
 pub const SPANS: [&str; 21] = [
     RUN,
@@ -111,7 +134,7 @@ pub const SPANS: [&str; 21] = [
 ];
 
 /// The columns of `turns.parquet`, in file order.
-pub const TURNS: [&str; 29] = [
+pub const TURNS: [&str; 40] = [
     RUN,
     SCENARIO,
     PROFILE,
@@ -141,6 +164,32 @@ pub const TURNS: [&str; 29] = [
     ERROR_KIND,
     ERROR_STATUS,
     ERROR_MESSAGE,
+    AGENT_FIRST_HEARD_NS,
+    AGENT_LEAD_MS,
+    AGENT_REPLY_MS,
+    AGENT_GAPS,
+    AGENT_GAP_MS,
+    INTERRUPTION_NS,
+    INTERRUPTION_BY,
+    FALSE_CUTOFF,
+    TALK_OVER_MS,
+    DEAD_AIR,
+    AGENT_SELF_NS,
+];
+
+/// The agent columns of `turns.parquet` (null on a run that built its own pipeline).
+pub const AGENT_TURNS: [&str; 11] = [
+    AGENT_FIRST_HEARD_NS,
+    AGENT_LEAD_MS,
+    AGENT_REPLY_MS,
+    AGENT_GAPS,
+    AGENT_GAP_MS,
+    INTERRUPTION_NS,
+    INTERRUPTION_BY,
+    FALSE_CUTOFF,
+    TALK_OVER_MS,
+    DEAD_AIR,
+    AGENT_SELF_NS,
 ];
 
 /// Camera stream index (frames table).
@@ -210,4 +259,18 @@ pub const FRAMES: [&str; 26] = [
 
 /// Columns added after the first version of the tables: absent from older files, where
 /// readers take them as null.
-pub const ADDED: [&str; 2] = [LLM_QUEUED_NS, LLM_QUEUE_WAIT_NS];
+pub const ADDED: [&str; 13] = [
+    LLM_QUEUED_NS,
+    LLM_QUEUE_WAIT_NS,
+    AGENT_FIRST_HEARD_NS,
+    AGENT_LEAD_MS,
+    AGENT_REPLY_MS,
+    AGENT_GAPS,
+    AGENT_GAP_MS,
+    INTERRUPTION_NS,
+    INTERRUPTION_BY,
+    FALSE_CUTOFF,
+    TALK_OVER_MS,
+    DEAD_AIR,
+    AGENT_SELF_NS,
+];

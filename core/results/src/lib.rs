@@ -30,6 +30,7 @@
 
 use std::path::PathBuf;
 
+pub mod agent;
 pub mod columns;
 pub mod files;
 pub mod frame;

@@ -143,6 +143,10 @@ pub struct RunManifest {
     /// The vision lane (video replay through a detector), when the scenario has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vision: Option<crate::frame::VisionFacts>,
+    /// The running agent that was called, when the scenario called one instead of building
+    /// the pipeline from STT, LLM and TTS clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<crate::agent::AgentFacts>,
     /// Notes (warnings the run raised).
     pub notes: Vec<String>,
 }

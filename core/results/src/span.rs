@@ -118,6 +118,8 @@ pub enum ErrorKind {
     Cancelled,
     /// A local model failed to run (inference error, bad input to the model).
     Inference,
+    /// A called agent never answered the turn audibly within the answer timeout (dead air).
+    NoAnswer,
 }
 
 impl ErrorKind {
@@ -135,6 +137,7 @@ impl ErrorKind {
             ErrorKind::Inaudible => "inaudible",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Inference => "inference",
+            ErrorKind::NoAnswer => "no_answer",
         }
     }
 }
@@ -290,6 +293,9 @@ pub struct TurnTimeline {
     pub outcome: Outcome,
     /// The first error of the turn.
     pub error: Option<StageError>,
+    /// Measurements at the caller's ear, on a run that called a running agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<crate::agent::AgentTurn>,
 }
 
 /// A name that is not one of a closed set of names (a stage, an outcome, an error kind).
@@ -345,7 +351,7 @@ impl std::str::FromStr for Outcome {
 
 impl ErrorKind {
     /// Every error kind.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Connect,
         ErrorKind::Http,
         ErrorKind::Timeout,
@@ -357,6 +363,7 @@ impl ErrorKind {
         ErrorKind::Inaudible,
         ErrorKind::Cancelled,
         ErrorKind::Inference,
+        ErrorKind::NoAnswer,
     ];
 }
 

@@ -114,14 +114,19 @@ mod tests {
         for b in 0..=255u8 {
             // Decoding then encoding is exact except for the two zeros.
             let again = mulaw_encode(mulaw_decode(b));
-            assert!(again == b || mulaw_decode(again) == mulaw_decode(b), "{b:#x}");
+            assert!(
+                again == b || mulaw_decode(again) == mulaw_decode(b),
+                "{b:#x}"
+            );
         }
     }
 
     #[test]
     fn resampling_keeps_length_and_a_low_tone() {
         let tone: Vec<i16> = (0..16_000)
-            .map(|i| ((i as f64 * 2.0 * std::f64::consts::PI * 300.0 / 16_000.0).sin() * 10_000.0) as i16)
+            .map(|i| {
+                ((i as f64 * 2.0 * std::f64::consts::PI * 300.0 / 16_000.0).sin() * 10_000.0) as i16
+            })
             .collect();
         let down = resample(&tone, 16_000, 8_000);
         assert_eq!(down.len(), 8_000);

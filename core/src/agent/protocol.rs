@@ -43,7 +43,11 @@ pub enum TwilioMessage {
     /// Audio.
     Media {
         /// Message counter (caller → agent only).
-        #[serde(rename = "sequenceNumber", default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            rename = "sequenceNumber",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
         sequence_number: Option<String>,
         /// The stream id.
         #[serde(rename = "streamSid", default)]
@@ -54,7 +58,11 @@ pub enum TwilioMessage {
     /// A label: sent by the agent after audio, echoed by the caller once that audio has played.
     Mark {
         /// Message counter (caller → agent only).
-        #[serde(rename = "sequenceNumber", default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            rename = "sequenceNumber",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
         sequence_number: Option<String>,
         /// The stream id.
         #[serde(rename = "streamSid", default)]
@@ -71,7 +79,11 @@ pub enum TwilioMessage {
     /// Caller → agent: the call ended.
     Stop {
         /// Message counter.
-        #[serde(rename = "sequenceNumber", default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            rename = "sequenceNumber",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
         sequence_number: Option<String>,
         /// The stream id.
         #[serde(rename = "streamSid", default)]
@@ -174,7 +186,10 @@ mod tests {
             version: "1.0.0".into(),
         })
         .unwrap();
-        assert_eq!(out, r#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#);
+        assert_eq!(
+            out,
+            r#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#
+        );
         assert!(is_pcm_clear(r#"{"event":"clear"}"#));
         assert!(is_pcm_clear(r#"{"action":"clear"}"#));
         assert!(!is_pcm_clear("clear"));

@@ -142,6 +142,7 @@ pub(super) fn finish(
         reply: answered.llm_sent_ns.map(|_| answered.reply.clone()),
         outcome: if ok { Outcome::Ok } else { Outcome::Error },
         error: first_error.clone(),
+        agent: None,
     };
 
     let span = |stage: Stage| SpanRecord::new(labels, id.turn, stage, anchor);

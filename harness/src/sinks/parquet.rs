@@ -242,7 +242,62 @@ pub fn turns_table(turns: &[TurnTimeline]) -> Table {
                 .iter()
                 .map(|x| x.error.as_ref().map(|e| e.message.clone())),
         );
+    agent_columns(&mut t, turns);
     t
+}
+
+/// The `agent_*` columns of the turns table: null on a run that built its own pipeline.
+fn agent_columns(t: &mut Table, turns: &[TurnTimeline]) {
+    use latlab_core::timing::AgentTurn;
+    let of =
+        |f: fn(&AgentTurn) -> Option<f64>| turns.iter().map(move |x| x.agent.as_ref().and_then(f));
+    t.i64(
+        c::AGENT_FIRST_HEARD_NS,
+        turns
+            .iter()
+            .map(|x| x.agent.as_ref().and_then(|a| a.first_heard_ns).and_then(ns)),
+    )
+    .f64(c::AGENT_LEAD_MS, of(|a| a.lead_ms))
+    .f64(c::AGENT_REPLY_MS, of(|a| a.reply_ms))
+    .i64(
+        c::AGENT_GAPS,
+        turns
+            .iter()
+            .map(|x| x.agent.as_ref().map(|a| i64::from(a.gaps))),
+    )
+    .f64(c::AGENT_GAP_MS, of(|a| Some(a.gap_ms)))
+    .i64(
+        c::INTERRUPTION_NS,
+        turns
+            .iter()
+            .map(|x| x.agent.as_ref().and_then(|a| a.interruption_ns)),
+    )
+    .str(
+        c::INTERRUPTION_BY,
+        turns.iter().map(|x| {
+            x.agent
+                .as_ref()
+                .and_then(|a| a.interruption_by)
+                .map(|b| b.as_str().to_string())
+        }),
+    )
+    .bool(
+        c::FALSE_CUTOFF,
+        turns
+            .iter()
+            .map(|x| x.agent.as_ref().map(|a| a.false_cutoff)),
+    )
+    .f64(c::TALK_OVER_MS, of(|a| Some(a.talk_over_ms)))
+    .bool(
+        c::DEAD_AIR,
+        turns.iter().map(|x| x.agent.as_ref().map(|a| a.dead_air)),
+    )
+    .i64(
+        c::AGENT_SELF_NS,
+        turns
+            .iter()
+            .map(|x| x.agent.as_ref().and_then(|a| a.self_ns)),
+    );
 }
 
 /// The frames table (`frames.parquet`): one row per replayed camera frame, columns
