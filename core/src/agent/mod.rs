@@ -6,4 +6,5 @@
 //! (see `ear`) and every per-turn metric is measured there, at the caller's ear.
 
 pub mod codec;
+pub mod ear;
 pub mod protocol;
