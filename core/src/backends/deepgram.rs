@@ -139,7 +139,7 @@ impl SpeechToText for DeepgramStt {
     }
 }
 
-fn connect_error(e: tungstenite::Error) -> StageError {
+pub(crate) fn connect_error(e: tungstenite::Error) -> StageError {
     match e {
         tungstenite::Error::Http(resp) => {
             let status = resp.status();
