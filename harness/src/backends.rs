@@ -64,6 +64,22 @@ fn spread(mut v: Vec<f64>) -> serde_json::Value {
 
 impl BackendSet {
     /// The cloud backends (built now: they load nothing) and the facts about all of them.
+    /// No backends: the run calls a running agent, which answers with its own. `fact` is
+    /// what the manifest says about it.
+    pub fn none(fact: serde_json::Value) -> BackendSet {
+        BackendSet {
+            stt: BTreeMap::new(),
+            llm: BTreeMap::new(),
+            tts: BTreeMap::new(),
+            vad: BTreeMap::new(),
+            system_prompt: String::new(),
+            models: Models::locate(),
+            loads: Vec::new(),
+            fact,
+            probes: Vec::new(),
+        }
+    }
+
     pub fn new(
         scenario: &Scenario,
         emulator: Option<&Emulator>,

@@ -309,6 +309,29 @@ fn print_facts(m: &manifest::RunManifest, notes: bool) {
             l.count
         );
     }
+    if let Some(a) = &m.agent {
+        let reported = a
+            .self_report
+            .as_ref()
+            .map(|r| {
+                format!(
+                    "; its own figures ({}, {} lines) lined up with {} turns{}",
+                    if r.reporter.is_empty() { "self-report" } else { &r.reporter },
+                    r.lines,
+                    r.aligned_turns,
+                    if r.unaligned_calls > 0 {
+                        format!(", {} calls counted differently", r.unaligned_calls)
+                    } else {
+                        String::new()
+                    }
+                )
+            })
+            .unwrap_or_default();
+        println!(
+            "agent {} called over {} at {} ({} Hz){reported}",
+            a.name, a.protocol, a.url, a.sample_rate
+        );
+    }
     if let Some(c) = m.counts.as_ref().filter(|_| audio) {
         println!(
             "{} calls, {} turns ({} failed), {} spans; status {}",

@@ -13,6 +13,7 @@ use latlab_core::backends::Timeouts;
 use latlab_core::clock::{Epoch, Pacer};
 use latlab_core::dataset::{Call, Dataset};
 use latlab_core::load::{self, Shard, StageWindow};
+use latlab_core::agent::{AgentTarget, run_agent_call};
 use latlab_core::pipeline::{Backends, CallPlan, run_call};
 use latlab_core::profile::Profile;
 use latlab_core::schedule::CallSchedule;
@@ -76,9 +77,21 @@ pub async fn run(
     let setup = Setup::resolve(scenario, opts)?;
     let emulator = start_emulator(&setup).await?;
     let (backend_set, backends) = load_backends(&setup, emulator.as_ref())?;
+    let self_report = scenario.spec.agent.as_ref().and_then(|a| {
+        crate::agent::SelfReportSource::of(
+            a,
+            scenario.path.parent().unwrap_or(Path::new(".")),
+            emulator
+                .as_ref()
+                .map(|e| e.agent_url().replacen("ws://", "http://", 1)),
+        )
+    });
     let detectors = load_detectors(&setup, emulator.as_ref()).await?;
     let dir = results_dir(opts, &scenario.spec.name)?;
     let mut manifest = opening_manifest(&setup, &backend_set, &dir)?;
+    if let (Some(spec), Some(Answerer::Agent(target))) = (&scenario.spec.agent, backends.first()) {
+        manifest.agent = Some(spec.facts(target));
+    }
     detectors.describe(&setup, &mut manifest);
     manifest.write(&dir)?;
     let (live, observer) = LiveView::start(opts, setup.shard_calls * setup.profiles.len()).await?;
@@ -108,7 +121,19 @@ pub async fn run(
     live.finish();
     clock.finish();
     let telemetry = telemetry.map(Telemetry::stop);
-    let recorded = finish_sinks(&dir, &sink, &backend_set)?;
+    let reported = match &self_report {
+        Some(source) => match source.read().await {
+            Ok(read) => Some(read),
+            Err(e) => {
+                manifest
+                    .notes
+                    .push(format!("the agent's self-report could not be read: {e:#}"));
+                None
+            }
+        },
+        None => None,
+    };
+    let recorded = finish_sinks(&dir, &sink, &backend_set, reported, &mut manifest)?;
     finish_vision(&dir, &setup, &lanes, &mut manifest)?;
     if let Some(emulator) = emulator {
         settle_emulator(emulator, &setup, &clock.epoch, &recorded, &mut manifest).await;
@@ -251,12 +276,25 @@ async fn start_emulator(setup: &Setup<'_>) -> anyhow::Result<Option<Emulator>> {
 fn load_backends(
     setup: &Setup<'_>,
     emulator: Option<&Emulator>,
-) -> anyhow::Result<(BackendSet, Vec<Backends>)> {
+) -> anyhow::Result<(BackendSet, Vec<Answerer>)> {
     let scenario = setup.scenario;
+    if let Some(agent) = &scenario.spec.agent {
+        // The user's agent answers: no STT, LLM or TTS client is built.
+        let url = emulator.map(Emulator::agent_url);
+        let mut answerers = Vec::with_capacity(setup.profiles.len());
+        for profile in &setup.profiles {
+            let target = agent
+                .for_profile(&profile.name, url.as_deref())
+                .context("[agent]")?;
+            answerers.push(Answerer::Agent(Arc::new(target)));
+        }
+        let fact = serde_json::json!({ "agent": agent.name, "emulated": scenario.uses_emulator() });
+        return Ok((BackendSet::none(fact), answerers));
+    }
     let mut backend_set = BackendSet::new(scenario, emulator, scenario.spec.limits.timeouts())?;
     let mut backends = Vec::with_capacity(setup.profiles.len());
     for profile in &setup.profiles {
-        backends.push(backend_set.for_profile(scenario, profile)?);
+        backends.push(Answerer::Pipeline(backend_set.for_profile(scenario, profile)?));
     }
     Ok((backend_set, backends))
 }
@@ -561,6 +599,13 @@ async fn load_detectors(
     Ok(out)
 }
 
+/// Who answers a profile's calls: the pipeline latlab builds, or the user's running agent.
+#[derive(Clone)]
+enum Answerer {
+    Pipeline(Backends),
+    Agent(Arc<AgentTarget>),
+}
+
 /// The vision lane while it runs: the frame sink and each profile's stream statistics.
 struct Lanes {
     frames: Option<Arc<vision::FrameSink>>,
@@ -573,7 +618,7 @@ struct Lanes {
 async fn drive_profiles(
     setup: &Setup<'_>,
     driver: &Driver,
-    backends: Vec<Backends>,
+    backends: Vec<Answerer>,
     detectors: Vec<Option<ProfileDetector>>,
     mut lanes: Lanes,
     replay: &Replay,
@@ -584,8 +629,8 @@ async fn drive_profiles(
     let mut totals = Totals::default();
     for ((profile, backends), detector) in setup.profiles.iter().zip(backends).zip(detectors) {
         let audio = profile.lanes.audio();
-        if audio {
-            warm_up(setup, profile, &backends, replay, manifest).await;
+        if audio && let Answerer::Pipeline(backends) = &backends {
+            warm_up(setup, profile, backends, replay, manifest).await;
         }
         let launcher = Launcher {
             run: manifest.run_id.clone(),
@@ -760,9 +805,27 @@ async fn warm_up(
 
 /// Ends the sink and writes what it recorded: the sorted span and turn tables, the local
 /// models' own costs and the scheduling lag log.
-fn finish_sinks(dir: &Path, sink: &RunSink, backend_set: &BackendSet) -> anyhow::Result<Recorded> {
+fn finish_sinks(
+    dir: &Path,
+    sink: &RunSink,
+    backend_set: &BackendSet,
+    reported: Option<(String, Vec<latlab_results::agent::SelfReportLine>)>,
+    manifest: &mut RunManifest,
+) -> anyhow::Result<Recorded> {
     let mut recorded = sink.finish()?;
     sort_results(&mut recorded.spans, &mut recorded.turns);
+    if let Some((source, lines)) = reported {
+        let facts = crate::agent::align(&mut recorded.turns, &lines, &source);
+        if facts.unaligned_calls > 0 {
+            manifest.notes.push(format!(
+                "the agent counted the turns of {} call(s) differently from the recording (a false cutoff or a missed turn): those turns have no agent's own figure",
+                facts.unaligned_calls
+            ));
+        }
+        if let Some(a) = &mut manifest.agent {
+            a.self_report = Some(facts);
+        }
+    }
     sinks::write_tables(dir, &recorded.spans, &recorded.turns)?;
     let local = backend_set.local_stats();
     if local.as_object().is_some_and(|o| !o.is_empty()) {
@@ -915,7 +978,7 @@ struct Launcher {
     frame_ms: u32,
     transcript_timeout_ms: u64,
     timeouts: Timeouts,
-    backends: Backends,
+    backends: Answerer,
 }
 
 /// Calls started and arrivals dropped by one profile's load.
@@ -1038,7 +1101,10 @@ impl Driver {
         let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         counters.max_in_flight.fetch_max(now, Ordering::SeqCst);
         tasks.spawn(async move {
-            let report = run_call(epoch, plan, backends, sink).await;
+            let report = match backends {
+                Answerer::Pipeline(backends) => run_call(epoch, plan, backends, sink).await,
+                Answerer::Agent(target) => run_agent_call(epoch, plan, target, sink).await,
+            };
             counters.in_flight.fetch_sub(1, Ordering::SeqCst);
             bar.inc(1);
             if let Some(freed) = freed {

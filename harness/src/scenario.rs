@@ -94,6 +94,10 @@ pub struct ScenarioSpec {
     /// "Video").
     #[serde(default)]
     pub video: Option<crate::vision::VideoSpec>,
+    /// A running voice agent to call as its caller, instead of the pipeline built from
+    /// `backends` (`docs/agents.md`).
+    #[serde(default)]
+    pub agent: Option<crate::agent::AgentSpec>,
 }
 
 fn default_seed() -> u64 {
@@ -598,6 +602,23 @@ impl Scenario {
                 }
             })?;
         }
+        if let Some(agent) = &spec.agent {
+            agent.validate(&profiles).map_err(|(key, message)| {
+                let line = line_of(&text, &format!("agent.{key}"));
+                ScenarioError::Invalid {
+                    path: path.to_path_buf(),
+                    line,
+                    key: format!("agent.{key}"),
+                    message,
+                }
+            })?;
+            if spec.dataset.as_os_str().is_empty() {
+                return Err(invalid(
+                    "dataset",
+                    "an [agent] is called with recorded callers: set `dataset`".into(),
+                ));
+            }
+        }
         // No recorded calls but a camera: every profile that did not choose runs the video lane.
         if spec.dataset.as_os_str().is_empty() && spec.video.is_some() {
             for p in profiles.iter_mut().filter(|p| p.lanes.is_all()) {
@@ -634,8 +655,11 @@ impl Scenario {
 
     /// Whether any backend points at the emulator.
     pub fn uses_emulator(&self) -> bool {
-        (self.runs_audio() && self.spec.backends.cloud_urls().any(|u| u == EMULATOR))
-            || self.spec.video.as_ref().is_some_and(|v| v.uses_emulator())
+        let audio = match &self.spec.agent {
+            Some(agent) => agent.uses_emulator(),
+            None => self.spec.backends.cloud_urls().any(|u| u == EMULATOR),
+        };
+        (self.runs_audio() && audio) || self.spec.video.as_ref().is_some_and(|v| v.uses_emulator())
     }
 }
 

@@ -48,8 +48,22 @@ pub fn summarize(spans: &[Span]) -> Vec<Row> {
         };
         groups.entry((p, s.stage)).or_default().push(s);
     }
+    // A called agent is opaque: its endpoint, STT, LLM and TTS spans are all skipped and
+    // carry the agent's name, the turn span's backend. They have nothing to summarise.
+    let turn_backend: BTreeMap<usize, String> = groups
+        .iter()
+        .filter(|((_, stage), _)| *stage == Stage::Turn)
+        .filter_map(|((p, _), spans)| Some((*p, spans.first()?.backend.clone())))
+        .collect();
     groups
         .into_iter()
+        .filter(|((p, stage), spans)| {
+            !(*stage != Stage::Turn
+                && spans.iter().all(|s| s.outcome == Outcome::Skipped)
+                && turn_backend
+                    .get(p)
+                    .is_some_and(|b| spans.iter().all(|s| &s.backend == b)))
+        })
         .map(|((p, stage), spans)| {
             let mut ok: Vec<i64> = spans
                 .iter()
