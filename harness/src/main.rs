@@ -416,6 +416,11 @@ async fn emulate(config: &Path) -> anyhow::Result<()> {
         "detector (KServe v2 / Triton HTTP): {}/v2/models/{{model}}/infer",
         emulator.detector_url()
     );
+    println!(
+        "agent (Twilio Media Streams / binary PCM): {0}/twilio, {0}/pcm?rate=16000&call={{call}}; self-report: http://{1}/self-report",
+        emulator.agent_url(),
+        emulator.agent_addr()
+    );
     println!("press Ctrl-C to stop");
     tokio::signal::ctrl_c().await?;
     println!("{}", serde_json::to_string_pretty(&emulator.stats())?);

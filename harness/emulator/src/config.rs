@@ -23,6 +23,8 @@ pub struct EmulatorConfig {
     pub tts: TtsConfig,
     /// A KServe v2 / Triton object detector (YOLOv8 layout).
     pub detector: DetectorConfig,
+    /// A voice agent answering calls over Twilio Media Streams or binary PCM.
+    pub agent: AgentConfig,
 }
 
 /// The emulated Deepgram live STT service.
@@ -153,6 +155,174 @@ impl Default for DetectorConfig {
     }
 }
 
+/// What the emulated agent does when the caller talks over its reply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BargeIn {
+    /// Stop sending and tell the caller to drop its buffered audio (`clear`).
+    #[default]
+    Clear,
+    /// Stop sending without `clear`: what the caller has buffered plays out.
+    Stop,
+    /// Keep talking.
+    Ignore,
+}
+
+/// Fault probabilities of the emulated agent, each in [0, 1] and drawn independently.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentFaults {
+    /// Per call: answer the WebSocket upgrade with HTTP 503.
+    pub refuse: f64,
+    /// Per reply: close the connection partway through the reply's audio.
+    pub close: f64,
+    /// Per reply: send a text message that is not valid JSON in place of its first media message.
+    pub malformed: f64,
+    /// Per user turn: never reply to it (the call goes on).
+    pub never_answer: f64,
+}
+
+impl AgentFaults {
+    /// Checks that each probability lies in [0, 1].
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, p) in [
+            ("refuse", self.refuse),
+            ("close", self.close),
+            ("malformed", self.malformed),
+            ("never_answer", self.never_answer),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("{name} = {p} is not a probability in [0, 1]"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The emulated voice agent: it hears the caller with a level-based turn detector and answers
+/// each turn with speech-like audio (see [`crate::agent`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// TCP port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Fault probabilities.
+    pub faults: AgentFaults,
+    /// A 20 ms frame of the caller's audio is speech when its RMS level is above this (dBFS).
+    pub speech_dbfs: f64,
+    /// Non-speech after a turn that ends it (ms).
+    pub endpointing_ms: u32,
+    /// Speech a turn needs before a silence can end it (ms).
+    pub min_speech_ms: u32,
+    /// From the end-of-turn decision to the reply's first chunk.
+    pub response: Timing,
+    /// Digital silence at the start of each reply (ms).
+    pub leading_silence_ms: u32,
+    /// Speech per reply, after the leading silence.
+    pub reply_ms: Timing,
+    /// Audio per sent chunk (ms).
+    pub chunk_ms: u32,
+    /// Sending speed as a multiple of real time (1.0: one chunk every `chunk_ms`).
+    pub pace: f64,
+    /// Audio sent at once when a reply starts, before pacing begins (ms).
+    pub prebuffer_ms: u32,
+    /// Per reply: probability of one stall of `gap_ms` in its middle.
+    pub gap_probability: f64,
+    /// Length of a stall (ms).
+    pub gap_ms: u32,
+    /// Caller speech during a reply that counts as barging in (ms).
+    pub barge_in_min_ms: u32,
+    /// From detecting a barge-in to acting on it.
+    pub barge_in_delay: Timing,
+    /// What a barge-in does.
+    pub barge_in: BargeIn,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            port: 0,
+            faults: AgentFaults::default(),
+            // Between the smoke dataset's speech and its noise after the 8 kHz μ-law round
+            // trip: its loudest noise (20 dB SNR) reaches -35.8 dBFS in a frame.
+            speech_dbfs: -35.0,
+            endpointing_ms: 500,
+            min_speech_ms: 120,
+            response: Timing::lognormal(300.0, 0.15),
+            leading_silence_ms: 60,
+            reply_ms: Timing::lognormal(1500.0, 0.2),
+            chunk_ms: 20,
+            pace: 1.0,
+            prebuffer_ms: 0,
+            gap_probability: 0.0,
+            gap_ms: 300,
+            barge_in_min_ms: 200,
+            barge_in_delay: Timing::lognormal(100.0, 0.2),
+            barge_in: BargeIn::Clear,
+        }
+    }
+}
+
+impl AgentConfig {
+    fn validate(&self) -> Result<(), EmulatorError> {
+        faults_with("agent.faults", self.faults.validate())?;
+        timing("agent.response", &self.response)?;
+        timing("agent.reply_ms", &self.reply_ms)?;
+        timing("agent.barge_in_delay", &self.barge_in_delay)?;
+        let level = self.speech_dbfs;
+        if !(level.is_finite() && (-120.0..=0.0).contains(&level)) {
+            return Err(EmulatorError::Config {
+                key: "agent.speech_dbfs".into(),
+                message: format!("{level} is not in [-120, 0]"),
+            });
+        }
+        positive("agent.endpointing_ms", u64::from(self.endpointing_ms))?;
+        at_most(
+            "agent.endpointing_ms",
+            u64::from(self.endpointing_ms),
+            60_000,
+        )?;
+        at_most("agent.min_speech_ms", u64::from(self.min_speech_ms), 60_000)?;
+        // Every reply's audio is made in memory: these bound how much.
+        at_most(
+            "agent.leading_silence_ms",
+            u64::from(self.leading_silence_ms),
+            60_000,
+        )?;
+        positive("agent.chunk_ms", u64::from(self.chunk_ms))?;
+        at_most("agent.chunk_ms", u64::from(self.chunk_ms), 10_000)?;
+        let pace = self.pace;
+        if !(pace.is_finite() && (0.01..=1000.0).contains(&pace)) {
+            return Err(EmulatorError::Config {
+                key: "agent.pace".into(),
+                message: format!("{pace} is not in [0.01, 1000]"),
+            });
+        }
+        at_most("agent.prebuffer_ms", u64::from(self.prebuffer_ms), 600_000)?;
+        let p = self.gap_probability;
+        if !(0.0..=1.0).contains(&p) {
+            return Err(EmulatorError::Config {
+                key: "agent.gap_probability".into(),
+                message: format!("{p} is not a probability in [0, 1]"),
+            });
+        }
+        at_most("agent.gap_ms", u64::from(self.gap_ms), 600_000)?;
+        at_most(
+            "agent.barge_in_min_ms",
+            u64::from(self.barge_in_min_ms),
+            60_000,
+        )?;
+        Ok(())
+    }
+}
+
+fn faults_with(key: &str, checked: Result<(), String>) -> Result<(), EmulatorError> {
+    checked.map_err(|message| EmulatorError::Config {
+        key: key.to_string(),
+        message,
+    })
+}
+
 fn timing(key: &str, t: &Timing) -> Result<(), EmulatorError> {
     t.validate().map_err(|message| EmulatorError::Config {
         key: key.to_string(),
@@ -226,7 +396,7 @@ impl EmulatorConfig {
             u64::from(self.detector.max_boxes),
             1_000,
         )?;
-        Ok(())
+        self.agent.validate()
     }
 }
 
@@ -246,6 +416,8 @@ struct ConfigFile {
     tts: TtsConfig,
     #[serde(default)]
     detector: DetectorConfig,
+    #[serde(default)]
+    agent: AgentConfig,
 }
 
 /// Reads and validates a standalone TOML config. The optional top-level `dataset = "dir"` is
@@ -266,6 +438,7 @@ pub fn load_config(path: &Path) -> Result<(EmulatorConfig, Option<PathBuf>), Emu
         llm: file.llm,
         tts: file.tts,
         detector: file.detector,
+        agent: file.agent,
     };
     config.validate().map_err(|e| EmulatorError::ConfigFile {
         path: path.to_path_buf(),
@@ -320,6 +493,7 @@ mod tests {
         let (config, dataset) = load_config(&path).unwrap();
         assert_eq!(config.llm.ttft, Timing::lognormal(250.0, 0.3));
         assert_eq!(config.detector, DetectorConfig::default());
+        assert_eq!(config.agent, AgentConfig::default());
         assert!(dataset.unwrap().ends_with("datasets/smoke"));
     }
 
@@ -343,5 +517,32 @@ mod tests {
         config.detector.ms_per_mpixel = f64::NAN;
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("detector.ms_per_mpixel"), "{err}");
+        let mut config = EmulatorConfig::default();
+        config.agent.faults.never_answer = 1.5;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("agent.faults") && err.contains("never_answer"),
+            "{err}"
+        );
+        let mut config = EmulatorConfig::default();
+        config.agent.pace = 0.0;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("agent.pace"), "{err}");
+        let mut config = EmulatorConfig::default();
+        config.agent.chunk_ms = 0;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("agent.chunk_ms"), "{err}");
+    }
+
+    #[test]
+    fn agent_section_parses() {
+        let config: EmulatorConfig = toml::from_str(
+            "[agent]\nbarge_in = \"stop\"\nresponse = { dist = \"constant\", ms = 5.0 }\n[agent.faults]\nclose = 0.5\n",
+        )
+        .unwrap();
+        assert_eq!(config.agent.barge_in, BargeIn::Stop);
+        assert_eq!(config.agent.response, Timing::constant(5.0));
+        assert_eq!(config.agent.faults.close, 0.5);
+        assert!(toml::from_str::<EmulatorConfig>("[agent]\nbarge_in = \"shout\"\n").is_err());
     }
 }

@@ -1,7 +1,8 @@
-//! latlab-emulator: a loopback server that speaks four wire protocols — Deepgram live
-//! speech-to-text over WebSocket, OpenAI Chat Completions over SSE, ElevenLabs streaming
-//! text-to-speech over HTTP, and the KServe v2 / Triton inference protocol of an object
-//! detector — with seeded, configurable timing and faults.
+//! latlab-emulator: a loopback server that speaks the wire protocols latlab measures —
+//! Deepgram live speech-to-text over WebSocket, OpenAI Chat Completions over SSE, ElevenLabs
+//! streaming text-to-speech over HTTP, the KServe v2 / Triton inference protocol of an object
+//! detector, and a voice agent answering calls over Twilio Media Streams or binary PCM — with
+//! seeded, configurable timing and faults.
 //!
 //! Tests and `latlab run` start it on ephemeral ports and point latlab's real clients at it,
 //! so the whole pipeline can be measured with known service latencies. Every delay and fault
@@ -10,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod audio;
 pub mod config;
 pub mod detector;
@@ -47,7 +49,10 @@ pub(crate) fn session_of(headers: &axum::http::HeaderMap) -> &str {
         .unwrap_or("")
 }
 
-pub use config::{DetectorConfig, EmulatorConfig, LlmConfig, SttConfig, TtsConfig, load_config};
+pub use config::{
+    AgentConfig, AgentFaults, BargeIn, DetectorConfig, EmulatorConfig, LlmConfig, SttConfig,
+    TtsConfig, load_config,
+};
 pub use error::EmulatorError;
 pub use faults::{Fault, Faults};
 pub use stats::{EmulatorStats, FaultCounts, ServiceStats};
@@ -72,7 +77,7 @@ impl Shutdown {
     }
 }
 
-/// A running emulator: four listeners on 127.0.0.1. Dropping it stops the services too,
+/// A running emulator: five listeners on 127.0.0.1. Dropping it stops the services too,
 /// but only [`Emulator::shutdown`] waits for them.
 #[derive(Debug)]
 pub struct Emulator {
@@ -80,15 +85,16 @@ pub struct Emulator {
     llm_addr: SocketAddr,
     tts_addr: SocketAddr,
     detector_addr: SocketAddr,
-    counters: [Arc<ServiceCounters>; 4],
+    agent_addr: SocketAddr,
+    counters: [Arc<ServiceCounters>; 5],
     trace: Arc<WireTrace>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
 }
 
 impl Emulator {
-    /// Validates `config`, binds the STT, LLM, TTS and detector listeners on 127.0.0.1 (port 0 picks a
-    /// free port) and serves until [`Emulator::shutdown`]. `dataset` gives the STT service its
+    /// Validates `config`, binds the STT, LLM, TTS, detector and agent listeners on 127.0.0.1
+    /// (port 0 picks a free port) and serves until [`Emulator::shutdown`]. `dataset` gives the STT service its
     /// transcripts and the LLM its replies; without it every STT tag is unknown.
     pub async fn start(
         config: EmulatorConfig,
@@ -97,12 +103,13 @@ impl Emulator {
         config.validate()?;
         let (stop, stopped) = watch::channel(false);
         let shutdown = Shutdown(stopped);
-        let counters: [Arc<ServiceCounters>; 4] = Default::default();
+        let counters: [Arc<ServiceCounters>; 5] = Default::default();
         let trace = Arc::new(WireTrace::default());
         let stt_listener = bind("stt", config.stt.port).await?;
         let llm_listener = bind("llm", config.llm.port).await?;
         let tts_listener = bind("tts", config.tts.port).await?;
         let detector_listener = bind("detector", config.detector.port).await?;
+        let agent_listener = bind("agent", config.agent.port).await?;
         let addr = |l: &TcpListener, service, port| {
             l.local_addr().map_err(|source| EmulatorError::Bind {
                 service,
@@ -114,6 +121,7 @@ impl Emulator {
         let llm_addr = addr(&llm_listener, "llm", config.llm.port)?;
         let tts_addr = addr(&tts_listener, "tts", config.tts.port)?;
         let detector_addr = addr(&detector_listener, "detector", config.detector.port)?;
+        let agent_addr = addr(&agent_listener, "agent", config.agent.port)?;
 
         let stt_router = stt::router(Arc::new(stt::SttState {
             seed: config.seed,
@@ -146,46 +154,58 @@ impl Emulator {
             shutdown: shutdown.clone(),
             trace: Arc::clone(&trace),
         }));
+        let agent_router = agent::router(Arc::new(agent::AgentState {
+            seed: config.seed,
+            config: config.agent.clone(),
+            counters: counters[4].clone(),
+            shutdown: shutdown.clone(),
+            trace: Arc::clone(&trace),
+            reports: Mutex::default(),
+            anonymous: Default::default(),
+        }));
+        // The agent's `refuse` answers the upgrade with 503 (per call), not at accept.
         let services = [
             (
                 stt::SERVICE,
                 stt_listener,
                 stt_router,
-                &config.stt.faults,
+                config.stt.faults.refuse,
                 &counters[0],
             ),
             (
                 llm::SERVICE,
                 llm_listener,
                 llm_router,
-                &config.llm.faults,
+                config.llm.faults.refuse,
                 &counters[1],
             ),
             (
                 tts::SERVICE,
                 tts_listener,
                 tts_router,
-                &config.tts.faults,
+                config.tts.faults.refuse,
                 &counters[2],
             ),
             (
                 detector::SERVICE,
                 detector_listener,
                 detector_router,
-                &config.detector.faults,
+                config.detector.faults.refuse,
                 &counters[3],
+            ),
+            (
+                agent::SERVICE,
+                agent_listener,
+                agent_router,
+                0.0,
+                &counters[4],
             ),
         ];
         let servers = services
             .into_iter()
-            .map(|(service, listener, router, faults, counters)| {
-                let listener = RefusingListener::new(
-                    listener,
-                    config.seed,
-                    service,
-                    faults.refuse,
-                    counters.clone(),
-                );
+            .map(|(service, listener, router, refuse, counters)| {
+                let listener =
+                    RefusingListener::new(listener, config.seed, service, refuse, counters.clone());
                 spawn_server(service, listener, router, shutdown.clone())
             })
             .collect();
@@ -194,6 +214,7 @@ impl Emulator {
             llm_addr,
             tts_addr,
             detector_addr,
+            agent_addr,
             counters,
             trace,
             stop,
@@ -223,6 +244,18 @@ impl Emulator {
         format!("http://{}", self.detector_addr)
     }
 
+    /// The emulated agent's base URL, `ws://127.0.0.1:PORT`; callers append `/twilio` or
+    /// `/pcm?rate=16000&call=<call id>`. `GET http://127.0.0.1:PORT/self-report` serves its
+    /// own latency per answered turn.
+    pub fn agent_url(&self) -> String {
+        format!("ws://{}", self.agent_addr)
+    }
+
+    /// The emulated agent's address.
+    pub fn agent_addr(&self) -> SocketAddr {
+        self.agent_addr
+    }
+
     /// What each service did so far.
     pub fn stats(&self) -> EmulatorStats {
         EmulatorStats {
@@ -230,6 +263,7 @@ impl Emulator {
             llm: self.counters[1].snapshot(),
             tts: self.counters[2].snapshot(),
             detector: self.counters[3].snapshot(),
+            agent: self.counters[4].snapshot(),
         }
     }
 

@@ -107,4 +107,8 @@ pub struct EmulatorStats {
     pub tts: ServiceStats,
     /// Object detection (KServe v2 / Triton).
     pub detector: ServiceStats,
+    /// The voice agent (Twilio Media Streams / binary PCM). Its faults are counted as
+    /// `http_5xx` (`refuse`: the upgrade answered 503), `disconnect` (`close`), `malformed`
+    /// and `stall` (`never_answer`: a turn that got no reply).
+    pub agent: ServiceStats,
 }

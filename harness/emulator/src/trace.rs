@@ -34,6 +34,11 @@ pub enum Mark {
     DetectorRequest,
     /// A whole detector inference response was handed to the connection.
     DetectorResponse,
+    /// The emulated agent decided that the caller's turn had ended (its endpoint).
+    AgentEndpoint,
+    /// The emulated agent handed the chunk of a reply that holds its first audible sample
+    /// (after the leading silence) to the socket.
+    AgentFirstAudio,
 }
 
 /// One event: which client session, what, when.
