@@ -110,7 +110,7 @@ fn turns(p: &Profile) -> Vec<Turn> {
                 i,
                 dead,
                 interruption_ms: interrupted.then(|| 200 + 10 * i64::from(call % 10) + p.slower_ms),
-                interruption_by: interrupted.then(|| match call % 10 {
+                interruption_by: interrupted.then_some(match call % 10 {
                     9 => Interruption::Ignored,
                     c if c % 2 == 0 => Interruption::Clear,
                     _ => Interruption::Silence,
