@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 
-use latlab_report::model::{Comparison, ComparisonRow, Report};
+use latlab_report::model::{Comparison, ComparisonRow, Estimate, Report};
 
 use crate::AnalysisError;
 use latlab_results::span::Stage;
 
+use crate::agent;
 use crate::report::{
     BOOTSTRAP_SEED, Loaded, QUANTILES, STAGES, build, cdf_series, cdf_series_of, load,
 };
@@ -31,6 +32,69 @@ fn side_frames<'a>(loaded: &'a Loaded, run: &str, profile: Option<&str>) -> Vec<
         .collect()
 }
 
+/// The q-quantile (ms) of both sides, B − A with bootstrap intervals; None when either side
+/// has no samples. Seeds are named `compare/{stage}/{statistic}/{side}`.
+fn quantile_row(
+    stage: &str,
+    statistic: &str,
+    q: f64,
+    xa: &[f64],
+    xb: &[f64],
+) -> Option<ComparisonRow> {
+    let what = |side: &str| format!("compare/{stage}/{statistic}/{side}");
+    let rep = |x: &[f64], side: &str| {
+        quantile_replicates(x, q, REPLICATES, &mut rng_for(BOOTSTRAP_SEED, &what(side)))
+    };
+    let ea = quantile_estimate(xa, q, BOOTSTRAP_SEED, &what("a"))?;
+    let eb = quantile_estimate(xb, q, BOOTSTRAP_SEED, &what("b"))?;
+    let (diff, relative) = difference(&ea, &rep(xa, "ra"), &eb, &rep(xb, "rb"))?;
+    Some(ComparisonRow {
+        stage: stage.into(),
+        statistic: statistic.into(),
+        count_a: xa.len() as u64,
+        count_b: xb.len() as u64,
+        a: ea,
+        b: eb,
+        diff,
+        relative,
+    })
+}
+
+/// A rate `k / n` of both sides in %, each interval exact (Clopper–Pearson), B − A's from a
+/// parametric bootstrap of each side's binomial count; None when either side has no trials.
+fn rate_row(
+    stage: &str,
+    statistic: &str,
+    (ka, na): (u64, u64),
+    (kb, nb): (u64, u64),
+) -> Option<ComparisonRow> {
+    let what = |side: &str| format!("compare/{stage}/{statistic}/{side}");
+    let pct = |e: Estimate| Estimate {
+        value: e.value * 100.0,
+        lo: e.lo * 100.0,
+        hi: e.hi * 100.0,
+    };
+    let reps = |k: u64, n: u64, side: &str| -> Vec<f64> {
+        proportion_replicates(k, n, REPLICATES, &mut rng_for(BOOTSTRAP_SEED, &what(side)))
+            .into_iter()
+            .map(|p| p * 100.0)
+            .collect()
+    };
+    let ea = pct(proportion_estimate(ka, na)?);
+    let eb = pct(proportion_estimate(kb, nb)?);
+    let (diff, relative) = difference(&ea, &reps(ka, na, "ra"), &eb, &reps(kb, nb, "rb"))?;
+    Some(ComparisonRow {
+        stage: stage.into(),
+        statistic: statistic.into(),
+        count_a: na,
+        count_b: nb,
+        a: ea,
+        b: eb,
+        diff,
+        relative,
+    })
+}
+
 /// Frame latency p50 and p95 (ms) and the deadline-miss rate (%) of both sides, B − A with
 /// bootstrap intervals; nothing when either side has no frames.
 fn frame_rows(
@@ -43,77 +107,61 @@ fn frame_rows(
     if fa.is_empty() || fb.is_empty() {
         return Vec::new();
     }
-    let what = |statistic: &str, side: &str| format!("compare/{FRAME_STAGE}/{statistic}/{side}");
-    let mut rows = Vec::new();
     let (xa, xb) = (video::latencies_ms(&fa), video::latencies_ms(&fb));
-    if !xa.is_empty() && !xb.is_empty() {
-        for (q, statistic) in [(0.50, "p50"), (0.95, "p95")] {
-            let rep = |x: &[f64], side: &str| {
-                quantile_replicates(
-                    x,
-                    q,
-                    REPLICATES,
-                    &mut rng_for(BOOTSTRAP_SEED, &what(statistic, side)),
-                )
-            };
-            let (Some(ea), Some(eb)) = (
-                quantile_estimate(&xa, q, BOOTSTRAP_SEED, &what(statistic, "a")),
-                quantile_estimate(&xb, q, BOOTSTRAP_SEED, &what(statistic, "b")),
-            ) else {
-                continue;
-            };
-            let Some((diff, relative)) = difference(&ea, &rep(&xa, "ra"), &eb, &rep(&xb, "rb"))
-            else {
-                continue;
-            };
-            rows.push(ComparisonRow {
-                stage: FRAME_STAGE.into(),
-                statistic: statistic.into(),
-                count_a: xa.len() as u64,
-                count_b: xb.len() as u64,
-                a: ea,
-                b: eb,
-                diff,
-                relative,
-            });
+    let mut rows: Vec<ComparisonRow> = [(0.50, "p50"), (0.95, "p95")]
+        .into_iter()
+        .filter_map(|(q, statistic)| quantile_row(FRAME_STAGE, statistic, q, &xa, &xb))
+        .collect();
+    let missed = |f: &[&VideoFrame]| f.iter().filter(|f| f.missed).count() as u64;
+    rows.extend(rate_row(
+        FRAME_STAGE,
+        DEADLINE_MISS_RATE,
+        (missed(&fa), fa.len() as u64),
+        (missed(&fb), fb.len() as u64),
+    ));
+    rows
+}
+
+/// Agent metrics of both sides, so two builds of an agent compare: interruption latency p50
+/// and p95, the turn-taking and gap rates (%), the reply's leading silence p50 and p95, and
+/// the unseen time p50 and p90 (voice-to-voice − the agent's own figure); nothing when either
+/// side has no agent turns. Voice-to-voice compares as the `turn` stage.
+fn agent_rows(
+    loaded: &Loaded,
+    (run_a, a): (&str, &Side),
+    (run_b, b): (&str, &Side),
+) -> Vec<ComparisonRow> {
+    let ta = agent::turns_of(&loaded.agent, run_a, a.profile.as_deref());
+    let tb = agent::turns_of(&loaded.agent, run_b, b.profile.as_deref());
+    if ta.is_empty() || tb.is_empty() {
+        return Vec::new();
+    }
+    let mut rows = Vec::new();
+    let (ia, ib) = (agent::interruption_ms(&ta), agent::interruption_ms(&tb));
+    for (q, statistic) in [(0.50, "p50"), (0.95, "p95")] {
+        rows.extend(quantile_row(
+            agent::INTERRUPTION_STAGE,
+            statistic,
+            q,
+            &ia,
+            &ib,
+        ));
+    }
+    for statistic in agent::RATES {
+        if let (Some(ka), Some(kb)) = (
+            agent::rate_counts(&ta, statistic),
+            agent::rate_counts(&tb, statistic),
+        ) {
+            rows.extend(rate_row(agent::AGENT_STAGE, statistic, ka, kb));
         }
     }
-    // The rate in %, its interval exact (Clopper–Pearson); the difference's from a
-    // parametric bootstrap of each side's binomial count.
-    let missed = |f: &[&VideoFrame]| f.iter().filter(|f| f.missed).count() as u64;
-    let (ka, na, kb, nb) = (missed(&fa), fa.len() as u64, missed(&fb), fb.len() as u64);
-    let pct = |e: latlab_report::model::Estimate| latlab_report::model::Estimate {
-        value: e.value * 100.0,
-        lo: e.lo * 100.0,
-        hi: e.hi * 100.0,
-    };
-    let reps = |k: u64, n: u64, side: &str| -> Vec<f64> {
-        proportion_replicates(
-            k,
-            n,
-            REPLICATES,
-            &mut rng_for(BOOTSTRAP_SEED, &what(DEADLINE_MISS_RATE, side)),
-        )
-        .into_iter()
-        .map(|p| p * 100.0)
-        .collect()
-    };
-    if let (Some(ea), Some(eb)) = (proportion_estimate(ka, na), proportion_estimate(kb, nb)) {
-        let (ea, eb) = (pct(ea), pct(eb));
-        if let Some((diff, relative)) =
-            difference(&ea, &reps(ka, na, "ra"), &eb, &reps(kb, nb, "rb"))
-        {
-            rows.push(ComparisonRow {
-                stage: FRAME_STAGE.into(),
-                statistic: DEADLINE_MISS_RATE.into(),
-                count_a: na,
-                count_b: nb,
-                a: ea,
-                b: eb,
-                diff,
-                relative,
-            });
-        }
+    let (la, lb) = (agent::lead_ms(&ta), agent::lead_ms(&tb));
+    for (q, statistic) in [(0.50, "p50"), (0.95, "p95")] {
+        rows.extend(quantile_row(agent::LEAD_STAGE, statistic, q, &la, &lb));
+    }
+    let (ua, ub) = (agent::unseen_ms(&ta), agent::unseen_ms(&tb));
+    for (q, statistic) in [(0.50, "p50"), (0.90, "p90")] {
+        rows.extend(quantile_row(agent::UNSEEN_STAGE, statistic, q, &ua, &ub));
     }
     rows
 }
@@ -242,6 +290,11 @@ pub fn compare(a: &Side, b: &Side) -> Result<Report, AnalysisError> {
         (run_a.as_str(), a),
         (run_b.as_str(), b),
     ));
+    rows.extend(agent_rows(
+        &loaded,
+        (run_a.as_str(), a),
+        (run_b.as_str(), b),
+    ));
     let mut report = build(&loaded);
     // Only the two sides' rows and curves.
     let keep = |run: &str, profile: &str| {
@@ -273,6 +326,11 @@ pub fn compare(a: &Side, b: &Side) -> Result<Report, AnalysisError> {
         v.errors.retain(|r| keep(&r.run, &r.profile));
         v.accuracy.retain(|r| keep(&r.run, &r.profile));
         v.tradeoff.retain(|r| keep(&r.run, &r.profile));
+    }
+    if let Some(g) = report.agent.as_mut() {
+        g.runs.retain(|r| r.run == run_a || r.run == run_b);
+        g.profiles.retain(|r| keep(&r.run, &r.profile));
+        g.self_report.retain(|r| keep(&r.run, &r.profile));
     }
     report.comparison = Some(Comparison {
         a: label_a,

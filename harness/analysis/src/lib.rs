@@ -2,7 +2,7 @@
 //! one report model every output renders from.
 //!
 //! polars does the grouping ([`frames`]); the statistics are pure functions ([`stats`],
-//! [`wer`], and the vision lane's in [`video`]); [`report`] assembles the model; [`compare`]
+//! [`wer`], the vision lane's in [`video`], and agent runs' in [`agent`]); [`report`] assembles the model; [`compare`]
 //! sets two sides against each other.
 //! This crate renders nothing and writes nothing but what [`export`] is asked to.
 #![forbid(unsafe_code)]
@@ -10,6 +10,7 @@
 
 use std::path::PathBuf;
 
+pub mod agent;
 pub mod compare;
 pub mod export;
 pub mod frames;

@@ -120,6 +120,16 @@ impl Run {
         Some(self.dir.join(files::FRAMES_PARQUET)).filter(|p| p.exists())
     }
 
+    /// The turns table's file, when the run has one (`turns.parquet`).
+    pub fn turns_file(&self) -> Option<PathBuf> {
+        Some(self.dir.join(files::TURNS_PARQUET)).filter(|p| p.exists())
+    }
+
+    /// Whether the run called a running agent (its manifest says so).
+    pub fn is_agent_run(&self) -> bool {
+        self.manifest.agent.is_some()
+    }
+
     /// The turns table (absent in very old results: an empty frame then).
     pub fn turns(&self) -> Result<Option<LazyFrame>, AnalysisError> {
         let path = self.dir.join(files::TURNS_PARQUET);

@@ -4,13 +4,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use latlab_report::model::{
-    AccuracyRow, CdfSeries, ErrorRow, Estimate, FpsSeries, LoadStageRow, MeasurerRow, ParetoPoint,
-    PlotData, Report, SCHEMA_VERSION, StageHistogram, SummaryRow, TelemetryPhase, TelemetrySeries,
-    ThroughputRow, TimeSeries, TurnDetail, VideoSection, WaterfallBar,
+    AccuracyRow, AgentRunFacts, AgentSection, CdfSeries, ErrorRow, Estimate, FpsSeries,
+    LoadStageRow, MeasurerRow, ParetoPoint, PlotData, Report, SCHEMA_VERSION, StageHistogram,
+    SummaryRow, TelemetryPhase, TelemetrySeries, ThroughputRow, TimeSeries, TurnDetail,
+    VideoSection, WaterfallBar,
 };
 use polars::prelude::*;
 
 use crate::AnalysisError;
+use crate::agent::{self, AgentTurnRow, read_agent_turns};
 use crate::frames::{
     BOUNDARIES, ErrorKinds, SpanGroup, TurnRow, error_kinds, llm_rates, span_groups, turn_rows,
 };
@@ -47,6 +49,9 @@ pub struct Loaded {
     pub telemetry: Vec<RunTelemetry>,
     /// Every replayed video frame (`frames.parquet`) of the runs that have one.
     pub frames: Vec<VideoFrame>,
+    /// Every agent turn (the `agent_*` columns of `turns.parquet`) of the runs that called an
+    /// agent.
+    pub agent: Vec<AgentTurnRow>,
 }
 
 /// Opens the runs in `dirs` and scans all their spans as one table (None when no run has
@@ -91,6 +96,17 @@ pub fn read_run_frames(runs: &[Run]) -> Result<Vec<VideoFrame>, AnalysisError> {
     Ok(frames)
 }
 
+/// Every agent turn of the runs, in run order (none from runs without the agent columns).
+pub fn read_run_agent_turns(runs: &[Run]) -> Result<Vec<AgentTurnRow>, AnalysisError> {
+    let mut turns = Vec::new();
+    for run in runs {
+        if let Some(path) = run.turns_file() {
+            turns.extend(read_agent_turns(&path)?);
+        }
+    }
+    Ok(turns)
+}
+
 /// Reads the runs in `dirs`.
 pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
     let (runs, spans) = open(dirs)?;
@@ -110,6 +126,7 @@ pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
         .map(|r| telemetry::read(&r.dir))
         .collect::<Result<_, _>>()?;
     let frames = read_run_frames(&runs)?;
+    let agent = read_run_agent_turns(&runs)?;
     Ok(Loaded {
         runs,
         groups,
@@ -118,6 +135,7 @@ pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
         errors,
         telemetry,
         frames,
+        agent,
     })
 }
 
@@ -132,6 +150,7 @@ pub fn summarize(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
         errors: Vec::new(),
         telemetry: Vec::new(),
         frames: Vec::new(),
+        agent: Vec::new(),
     };
     let series = loaded.series();
     Ok(Report {
@@ -150,6 +169,7 @@ pub fn summarize(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
         comparison: None,
         notes: Vec::new(),
         video: None,
+        agent: None,
     })
 }
 
@@ -209,6 +229,7 @@ pub fn build(loaded: &Loaded) -> Report {
     // The video section covers every series with frames; the audio parts skip series that
     // only replayed video (no spans), which would show as rows of zero turns.
     let video = video_section(loaded, &all_series);
+    let agent = agent_section(loaded, &all_series);
     let series: Vec<(String, String)> = all_series
         .iter()
         .filter(|(run, profile)| {
@@ -282,6 +303,7 @@ pub fn build(loaded: &Loaded) -> Report {
         comparison: None,
         notes,
         video,
+        agent,
     }
 }
 
@@ -346,6 +368,48 @@ pub fn video_section(loaded: &Loaded, series: &[(String, String)]) -> Option<Vid
     }
     section.tradeoff = video::tradeoff(&section.frames, &section.accuracy);
     Some(section)
+}
+
+/// The Agent section: None when no run called an agent (its manifest says so, or its turns
+/// carry the agent columns), so other reports are unchanged.
+pub fn agent_section(loaded: &Loaded, series: &[(String, String)]) -> Option<AgentSection> {
+    let mut section = AgentSection::default();
+    for run in &loaded.runs {
+        let id = &run.facts.run_id;
+        if run.is_agent_run() || loaded.agent.iter().any(|t| &t.run == id) {
+            section.runs.push(AgentRunFacts {
+                run: id.clone(),
+                agent: run.manifest.agent.clone(),
+            });
+        }
+    }
+    if section.runs.is_empty() {
+        return None;
+    }
+    for (run, profile) in series {
+        let turns = agent::turns_of(&loaded.agent, run, Some(profile));
+        let name = agent_name(loaded, run, profile);
+        section
+            .profiles
+            .extend(agent::agent_row(&turns, &name, BOOTSTRAP_SEED));
+        section.self_report.extend(agent::self_report_turns(&turns));
+    }
+    Some(section)
+}
+
+/// The agent's name: the manifest's, else the backend of the series' voice-to-voice spans.
+fn agent_name(loaded: &Loaded, run: &str, profile: &str) -> String {
+    run_of(loaded, run)
+        .and_then(|r| r.manifest.agent.as_ref())
+        .map(|a| a.name.clone())
+        .or_else(|| {
+            loaded
+                .groups
+                .iter()
+                .find(|g| g.run == run && g.profile == profile && g.stage == Stage::Turn.as_str())
+                .map(|g| g.backend.clone())
+        })
+        .unwrap_or_else(|| "agent".into())
 }
 
 /// Frame latency CDF per series that replayed video.

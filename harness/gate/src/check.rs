@@ -152,7 +152,13 @@ pub fn judge_one(
             latlab_analysis::stats::quantile(&s.sorted_ms, q),
             quantile_bounds(&s.sorted_ms, q, confidence),
         ),
-        (Metric::ErrorRate | Metric::SuccessRate | Metric::DeadlineMissRate, Some(s)) => {
+        (Metric::Fps, Some(s)) => (
+            s.fps_windows.len() as u64,
+            latlab_analysis::stats::quantile(&s.fps_windows, FPS_QUANTILE),
+            fps_bounds(&s.fps_windows, confidence),
+        ),
+        // Every other metric is a rate.
+        (_, Some(s)) => {
             let (k, n) = rate_counts(t.metric, s);
             let (k, n) = (k as f64, n as f64);
             let b = rate_bounds(k, n, confidence);
@@ -166,11 +172,6 @@ pub fn judge_one(
                 },
             )
         }
-        (Metric::Fps, Some(s)) => (
-            s.fps_windows.len() as u64,
-            latlab_analysis::stats::quantile(&s.fps_windows, FPS_QUANTILE),
-            fps_bounds(&s.fps_windows, confidence),
-        ),
         (_, None) => (
             0,
             None,
@@ -290,13 +291,16 @@ fn level_verdict(
 /// The quantile of the FPS windows a `fps` target bounds: the median window.
 pub const FPS_QUANTILE: f64 = 0.5;
 
-/// Events and trials of a rate metric: (errors, attempts), (successes, attempts) or
-/// (missed, captured frames).
+/// Events and trials of a rate metric: (errors, attempts), (successes, attempts), (missed,
+/// captured frames), or an agent rate's (events, turns or replies).
 fn rate_counts(metric: Metric, s: &StageSample) -> (u64, u64) {
     match metric {
         Metric::SuccessRate => (s.attempts() - s.errors, s.attempts()),
         Metric::DeadlineMissRate => (s.missed, s.frames),
-        _ => (s.errors, s.attempts()),
+        m => match m.agent_statistic() {
+            Some(statistic) => s.agent_rate(statistic),
+            None => (s.errors, s.attempts()),
+        },
     }
 }
 
@@ -321,7 +325,7 @@ fn need_more(metric: Metric, s: &StageSample, limit: f64, confidence: f64) -> Op
             let mirrored: Vec<f64> = s.fps_windows.iter().rev().map(|v| -v).collect();
             quantile_need_more(&mirrored, FPS_QUANTILE, -limit, confidence)
         }
-        Metric::ErrorRate | Metric::SuccessRate | Metric::DeadlineMissRate => {
+        _ => {
             let (k, n) = rate_counts(metric, s);
             let rate = k as f64 / n as f64;
             let limit = limit / 100.0;

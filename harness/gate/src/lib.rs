@@ -24,7 +24,7 @@ pub mod targets;
 
 pub use baseline::Baseline;
 pub use check::{Check, Level, LevelVerdict, Verdict};
-pub use merge::{StageSample, frame_samples, stage_samples};
+pub use merge::{StageSample, agent_samples, frame_samples, stage_samples};
 pub use regress::{Change, Comparison, DEFAULT_BAND, NoiseBand};
 pub use targets::Targets;
 
@@ -157,7 +157,8 @@ impl Default for GateOptions {
 }
 
 /// Reads one results folder into its stage samples: the spans' stages, then the video
-/// lane's `frame` stage when the run has `frames.parquet`.
+/// lane's `frame` stage when the run has `frames.parquet`, then an agent run's caller's-ear
+/// stages when its turns carry the agent columns.
 pub fn read_run(dir: &Path) -> Result<(latlab_analysis::Run, Vec<StageSample>), GateError> {
     let run = latlab_analysis::Run::open(dir)?;
     let groups = if run.has_spans() {
@@ -175,9 +176,14 @@ pub fn read_run(dir: &Path) -> Result<(latlab_analysis::Run, Vec<StageSample>), 
             dir.display()
         )));
     }
+    let agent_turns = match run.turns_file() {
+        Some(path) => latlab_analysis::agent::read_agent_turns(&path)?,
+        None => Vec::new(),
+    };
     let fps = run.manifest.vision.as_ref().map(|v| v.fps);
     let mut stages = stage_samples(&groups);
     stages.extend(frame_samples(&frames, |_| fps));
+    stages.extend(agent_samples(&agent_turns));
     Ok((run, stages))
 }
 

@@ -1,6 +1,9 @@
 //! The unit the gate judges: one scenario × profile × stage, its backends' spans together —
-//! or, for the vision lane, the `frame` stage of a profile's replayed video frames.
+//! or, for the vision lane, the `frame` stage of a profile's replayed video frames — or, for
+//! an agent run, the caller's-ear stages of its turns (`agent`, `interruption`, `agent_lead`,
+//! `unseen`).
 
+use latlab_analysis::agent::{self, AgentTurnRow};
 use latlab_analysis::frames::SpanGroup;
 use latlab_analysis::video::{self, VideoFrame};
 use latlab_results::frame::FrameOutcome;
@@ -28,6 +31,9 @@ pub struct StageSample {
     pub missed: u64,
     /// Stage `frame`: achieved FPS of each stream in each whole 1 s window, ascending.
     pub fps_windows: Vec<f64>,
+    /// Stage `agent`: (statistic, events, trials) of each turn-taking rate
+    /// (`latlab_analysis::agent::RATES`); empty otherwise.
+    pub agent_rates: Vec<(&'static str, u64, u64)>,
 }
 
 impl StageSample {
@@ -35,6 +41,60 @@ impl StageSample {
     pub fn attempts(&self) -> u64 {
         self.sorted_ms.len() as u64 + self.errors
     }
+
+    /// Events and trials of an agent rate (`latlab_analysis::agent::RATES`); (0, 0) when the
+    /// sample has none.
+    pub fn agent_rate(&self, statistic: &str) -> (u64, u64) {
+        self.agent_rates
+            .iter()
+            .find(|(s, _, _)| *s == statistic)
+            .map_or((0, 0), |&(_, k, n)| (k, n))
+    }
+}
+
+/// The caller's-ear stages of each scenario × profile of agent runs (runs together, in
+/// first-seen order): `agent` (the turn-taking and gap rates), and the latencies
+/// `interruption`, `agent_lead` (the reply's leading silence) and `unseen` (voice-to-voice −
+/// the agent's own figure), each in ms, ascending. A stage with no samples is left out.
+pub fn agent_samples(turns: &[AgentTurnRow]) -> Vec<StageSample> {
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for t in turns {
+        let pair = (t.scenario.as_str(), t.profile.as_str());
+        if !pairs.contains(&pair) {
+            pairs.push(pair);
+        }
+    }
+    let mut out = Vec::new();
+    for (scenario, profile) in pairs {
+        let of: Vec<&AgentTurnRow> = turns
+            .iter()
+            .filter(|t| t.scenario == scenario && t.profile == profile)
+            .collect();
+        let sample = |stage: &str, sorted_ms: Vec<f64>| StageSample {
+            scenario: scenario.to_string(),
+            profile: profile.to_string(),
+            stage: stage.to_string(),
+            sorted_ms,
+            ..StageSample::default()
+        };
+        out.push(StageSample {
+            agent_rates: agent::RATES
+                .iter()
+                .filter_map(|r| agent::rate_counts(&of, r).map(|(k, n)| (*r, k, n)))
+                .collect(),
+            ..sample(agent::AGENT_STAGE, Vec::new())
+        });
+        for (stage, sorted_ms) in [
+            (agent::INTERRUPTION_STAGE, agent::interruption_ms(&of)),
+            (agent::LEAD_STAGE, agent::lead_ms(&of)),
+            (agent::UNSEEN_STAGE, agent::unseen_ms(&of)),
+        ] {
+            if !sorted_ms.is_empty() {
+                out.push(sample(stage, sorted_ms));
+            }
+        }
+    }
+    out
 }
 
 /// Merges span groups that differ only in run or backend, keeping first-seen order.
@@ -98,6 +158,7 @@ pub fn frame_samples(
             frames: of.len() as u64,
             missed: of.iter().filter(|f| f.missed).count() as u64,
             fps_windows: windows.iter().map(|w| w.fps).collect(),
+            agent_rates: Vec::new(),
         };
         match out
             .iter_mut()

@@ -1,5 +1,7 @@
 //! Targets files: limits on a stage's percentiles or error rate per scenario and profile (and
-//! on the video lane's deadline-miss rate and sustained FPS),
+//! on the video lane's deadline-miss rate and sustained FPS, and on an agent run's
+//! turn-taking rates; its interruption latency, leading silence and unseen time are stages
+//! with percentiles like any other),
 //! with optional `warn` and `crit` levels (`docs/ci.md` shows the format).
 //!
 //! Every error names the file and, where it can, the line and key.
@@ -27,19 +29,40 @@ pub enum Metric {
     /// Sustained frames per second: the median of the per-stream 1 s window rates, limited
     /// from below (stage `frame` only; `docs/ci.md`).
     Fps,
+    /// Agent turns with no audible reply within the answer timeout, over agent turns, limited
+    /// from above, in percent (stage `agent` only).
+    DeadAirRate,
+    /// Agent turns where the agent started speaking in a pause inside the caller's turn, over
+    /// agent turns, limited from above, in percent (stage `agent` only).
+    FalseCutoffRate,
+    /// Agent turns where the agent was heard while the caller spoke, over agent turns, limited
+    /// from above, in percent (stage `agent` only).
+    TalkOverRate,
+    /// Replies with at least one playback gap, over replies heard, limited from above, in
+    /// percent (stage `agent` only).
+    GapRate,
 }
 
 /// The stage of the vision lane's targets: frame latency, capture → result.
 pub const FRAME_STAGE: &str = "frame";
 
+/// The stage of an agent run's turn-taking rates.
+pub const AGENT_STAGE: &str = latlab_analysis::agent::AGENT_STAGE;
+
 impl Metric {
-    /// Parses `p50`, `p90`, `p99.9`, `error_rate`, `success_rate`, `deadline_miss_rate`, `fps`.
+    /// Parses `p50`, `p90`, `p99.9`, `error_rate`, `success_rate`, `deadline_miss_rate`, `fps`,
+    /// `dead_air_rate`, `false_cutoff_rate`, `talk_over_rate`, `gap_rate`.
     pub fn parse(s: &str) -> Option<Metric> {
+        use latlab_analysis::agent as a;
         match s {
             "error_rate" => Some(Metric::ErrorRate),
             "success_rate" => Some(Metric::SuccessRate),
             "deadline_miss_rate" => Some(Metric::DeadlineMissRate),
             "fps" => Some(Metric::Fps),
+            a::DEAD_AIR_RATE => Some(Metric::DeadAirRate),
+            a::FALSE_CUTOFF_RATE => Some(Metric::FalseCutoffRate),
+            a::TALK_OVER_RATE => Some(Metric::TalkOverRate),
+            a::GAP_RATE => Some(Metric::GapRate),
             _ => {
                 let pct: f64 = s.strip_prefix('p')?.parse().ok()?;
                 (pct > 0.0 && pct < 100.0).then_some(Metric::Quantile(pct / 100.0))
@@ -56,6 +79,23 @@ impl Metric {
             Metric::SuccessRate => "success_rate".into(),
             Metric::DeadlineMissRate => "deadline_miss_rate".into(),
             Metric::Fps => "fps".into(),
+            Metric::DeadAirRate
+            | Metric::FalseCutoffRate
+            | Metric::TalkOverRate
+            | Metric::GapRate => self.agent_statistic().unwrap_or_default().into(),
+        }
+    }
+
+    /// The statistic's name in the analysis (`latlab_analysis::agent::RATES`), for the agent
+    /// run's rates.
+    pub fn agent_statistic(&self) -> Option<&'static str> {
+        use latlab_analysis::agent as a;
+        match self {
+            Metric::DeadAirRate => Some(a::DEAD_AIR_RATE),
+            Metric::FalseCutoffRate => Some(a::FALSE_CUTOFF_RATE),
+            Metric::TalkOverRate => Some(a::TALK_OVER_RATE),
+            Metric::GapRate => Some(a::GAP_RATE),
+            _ => None,
         }
     }
 
@@ -78,7 +118,7 @@ impl Metric {
         matches!(
             self,
             Metric::ErrorRate | Metric::SuccessRate | Metric::DeadlineMissRate
-        )
+        ) || self.agent_statistic().is_some()
     }
 
     /// Whether the metric exists only for the vision lane's `frame` stage.
@@ -234,7 +274,7 @@ impl Targets {
                         t.stage.span(),
                         "stage",
                         format!(
-                            "{s:?} is not a stage name (latlab records {}, and {FRAME_STAGE} for video; `voice_to_voice` means turn)",
+                            "{s:?} is not a stage name (latlab records {}, {FRAME_STAGE} for video, and {AGENT_STAGE}, interruption, agent_lead and unseen for agent runs; `voice_to_voice` means turn)",
                             KNOWN_STAGES.join(", ")
                         ),
                     ));
@@ -245,11 +285,21 @@ impl Targets {
                     t.metric.span(),
                     "metric",
                     format!(
-                        "{:?} is not a metric: p50, p90, p95, p99 (any pNN), error_rate, success_rate, deadline_miss_rate or fps",
+                        "{:?} is not a metric: p50, p90, p95, p99 (any pNN), error_rate, success_rate, deadline_miss_rate, fps, dead_air_rate, false_cutoff_rate, talk_over_rate or gap_rate",
                         t.metric.get_ref()
                     ),
                 )
             })?;
+            if metric.agent_statistic().is_some() && stage != AGENT_STAGE {
+                return Err(invalid(
+                    t.stage.span(),
+                    "stage",
+                    format!(
+                        "metric {} belongs to agent runs: give stage = \"{AGENT_STAGE}\", not {stage:?}",
+                        metric.label()
+                    ),
+                ));
+            }
             if metric.frames_only() && stage != FRAME_STAGE {
                 return Err(invalid(
                     t.stage.span(),
@@ -390,6 +440,39 @@ mod tests {
         );
         let e = parse("[[target]]\nstage = \"frame\"\nmetric = \"fps\"\ncrit = 0\n").unwrap_err();
         assert!(e.contains("frame rate"), "{e}");
+    }
+
+    #[test]
+    fn agent_metrics_read_and_belong_to_the_agent_stage() {
+        let t = parse(
+            "[[target]]\nstage = \"interruption\"\nmetric = \"p95\"\ncrit = 500\n\n[[target]]\nstage = \"agent\"\nmetric = \"dead_air_rate\"\ncrit = 2\n\n[[target]]\nstage = \"agent\"\nmetric = \"gap_rate\"\nwarn = 5\n",
+        )
+        .unwrap();
+        assert_eq!(t.targets[0].stage, "interruption");
+        assert_eq!(t.targets[0].metric, Metric::Quantile(0.95));
+        assert_eq!(t.targets[1].metric, Metric::DeadAirRate);
+        assert_eq!(t.targets[1].name, "agent dead_air_rate");
+        assert_eq!(t.targets[2].metric, Metric::GapRate);
+        for m in [
+            "dead_air_rate",
+            "false_cutoff_rate",
+            "talk_over_rate",
+            "gap_rate",
+        ] {
+            let metric = Metric::parse(m).unwrap();
+            assert_eq!(metric.label(), m);
+            assert!(metric.is_rate() && !metric.is_floor());
+            assert_eq!(metric.unit(), "%");
+        }
+        let e = parse("[[target]]\nstage = \"turn\"\nmetric = \"false_cutoff_rate\"\ncrit = 5\n")
+            .unwrap_err();
+        assert!(
+            e.starts_with("t.toml:2: key `stage`") && e.contains("agent"),
+            "{e}"
+        );
+        let e = parse("[[target]]\nstage = \"agent\"\nmetric = \"dead_air_rate\"\ncrit = 200\n")
+            .unwrap_err();
+        assert!(e.contains("percentage"), "{e}");
     }
 
     #[test]

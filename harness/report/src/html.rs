@@ -4,8 +4,8 @@
 use crate::model::{Estimate, Report, TurnDetail};
 use crate::text::{
     COMPARISON_HEADER, ERROR_HEADER, LOAD_STAGE_HEADER, MEASURER_HEADER, VOICE_HEADER,
-    comparison_cells, error_cells, load_stage_cells, measurer_cells, ms, stage, throughput_cells,
-    video_tables, voice_cells,
+    agent_tables, comparison_cells, error_cells, load_stage_cells, measurer_cells, ms, stage,
+    throughput_cells, video_tables, voice_cells,
 };
 
 /// Escapes text for HTML element content and attribute values.
@@ -176,7 +176,11 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
             "profile", "stage", "backend", "run", "n", "errors", "mean", "p50", "p90", "p95",
             "p99", "max",
         ]));
-        for r in &report.summary {
+        for r in report
+            .summary
+            .iter()
+            .filter(|r| report.shows_summary_row(r))
+        {
             h.push_str("<tr>");
             h.push_str(&tdl(&r.profile));
             h.push_str(&tdl(stage(&r.stage)));
@@ -296,6 +300,22 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
     if let Some(v) = &report.video {
         h.push_str("<h2 id=\"video\">Video</h2>\n<p>Every frame's latency counts from its scheduled capture time; a skipped or failed frame is a deadline miss. Definitions: docs/metrics.md, Vision.</p>\n");
         for t in video_tables(v) {
+            h.push_str(&format!("<h3>{}</h3><table>", escape(t.title)));
+            h.push_str(&th(&t.header));
+            for r in &t.rows {
+                h.push_str("<tr>");
+                for (i, c) in r.iter().enumerate() {
+                    h.push_str(&if i < t.left { tdl(c) } else { td(c) });
+                }
+                h.push_str("</tr>\n");
+            }
+            h.push_str("</table>\n");
+        }
+    }
+
+    if let Some(a) = &report.agent {
+        h.push_str("<h2 id=\"agent\">Agent</h2>\n<p>What a caller heard from the agent, measured at the caller's ear; the agent is opaque from outside, so the latency table shows only its voice-to-voice. Definitions: docs/metrics.md, At the caller's ear.</p>\n");
+        for t in agent_tables(a) {
             h.push_str(&format!("<h3>{}</h3><table>", escape(t.title)));
             h.push_str(&th(&t.header));
             for r in &t.rows {

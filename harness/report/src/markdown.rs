@@ -3,8 +3,8 @@
 use crate::model::Report;
 use crate::text::{
     COMPARISON_HEADER, ERROR_HEADER, LOAD_STAGE_HEADER, MEASURER_HEADER, VOICE_HEADER,
-    comparison_cells, error_cells, estimate, load_stage_cells, measurer_cells, ms, stage,
-    throughput_cells, video_tables, voice_cells,
+    agent_tables, comparison_cells, error_cells, estimate, load_stage_cells, measurer_cells, ms,
+    stage, throughput_cells, video_tables, voice_cells,
 };
 
 /// Escapes text for a Markdown table cell (and keeps HTML inert).
@@ -67,7 +67,11 @@ pub fn render(report: &Report) -> String {
             "run", "profile", "stage", "backend", "n", "errors", "mean", "p50", "p90", "p95",
             "p99", "max",
         ]));
-        for r in &report.summary {
+        for r in report
+            .summary
+            .iter()
+            .filter(|r| report.shows_summary_row(r))
+        {
             out.push_str(&row(&[
                 cell(&r.run),
                 cell(&r.profile),
@@ -137,6 +141,17 @@ pub fn render(report: &Report) -> String {
     if let Some(v) = &report.video {
         out.push_str("\n## Video\n");
         for t in video_tables(v) {
+            out.push_str(&format!("\n### {}\n\n", cell(t.title)));
+            out.push_str(&header(&t.header));
+            for r in &t.rows {
+                let cells: Vec<String> = r.iter().map(|c| cell(c)).collect();
+                out.push_str(&row(&cells));
+            }
+        }
+    }
+    if let Some(a) = &report.agent {
+        out.push_str("\n## Agent\n\nWhat a caller heard from the agent, at the caller's ear (docs/metrics.md, \"At the caller's ear\"); the agent is opaque, so only voice-to-voice is in the latency table.\n");
+        for t in agent_tables(a) {
             out.push_str(&format!("\n### {}\n\n", cell(t.title)));
             out.push_str(&header(&t.header));
             for r in &t.rows {

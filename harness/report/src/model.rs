@@ -50,6 +50,10 @@ pub struct Report {
     /// audio-only report is unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video: Option<VideoSection>,
+    /// Agent runs (a running voice agent called over a media stream): what the caller heard.
+    /// Absent when no run called an agent, so other reports are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentSection>,
 }
 
 impl Report {
@@ -57,6 +61,20 @@ impl Report {
     /// except for a video-only run, whose report starts at its Video section.
     pub fn shows_audio_tables(&self) -> bool {
         !self.summary.is_empty() || self.video.is_none()
+    }
+
+    /// Whether a run called a running agent (it is in the Agent section).
+    pub fn is_agent_run(&self, run: &str) -> bool {
+        self.agent
+            .as_ref()
+            .is_some_and(|a| a.runs.iter().any(|r| r.run == run))
+    }
+
+    /// Whether the renderers show a row of the latency table: every row, except the
+    /// endpoint, STT, LLM and TTS rows of an agent run — the agent is opaque from outside, so
+    /// those stages have no samples; its voice-to-voice (`turn`) row stays.
+    pub fn shows_summary_row(&self, row: &SummaryRow) -> bool {
+        row.stage == "turn" || !self.is_agent_run(&row.run)
     }
 }
 
@@ -660,4 +678,92 @@ pub struct ComparisonRow {
     pub diff: Estimate,
     /// (B − A) / A, with its bootstrap CI.
     pub relative: Estimate,
+}
+
+/// Agent runs: a user's running voice agent called over a telephony media stream, measured at
+/// the caller's ear (`docs/metrics.md`, "At the caller's ear"). Voice-to-voice is in the
+/// summary (stage `turn`); this is the rest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentSection {
+    /// Each run that called an agent, with what was called when its manifest says.
+    pub runs: Vec<AgentRunFacts>,
+    /// Per run × profile: the caller's-ear statistics.
+    pub profiles: Vec<AgentRow>,
+    /// Turns with the agent's own latency figure: the caller's voice-to-voice beside it.
+    pub self_report: Vec<SelfReportTurn>,
+}
+
+/// One run that called an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRunFacts {
+    /// Run id.
+    pub run: String,
+    /// The agent as the manifest records it; None for a run whose turns carry the agent
+    /// columns but whose manifest does not say what was called.
+    pub agent: Option<latlab_results::agent::AgentFacts>,
+}
+
+/// What the caller heard from the agent in one run × profile. Rates are over the turns named
+/// in each [`Proportion`]; every latency says how many samples it stands on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRow {
+    /// Run id.
+    pub run: String,
+    /// Profile.
+    pub profile: String,
+    /// The agent's name (the spans' backend).
+    pub agent: String,
+    /// Turns with the caller's-ear measurements.
+    pub turns: u64,
+    /// Turns with an audible reply.
+    pub replies: u64,
+    /// Reply leading silence: first heard sample → first audible one, ms.
+    pub lead: LatencyStats,
+    /// Reply length at the ear, first to last audible sample, ms.
+    pub reply: LatencyStats,
+    /// Replies with at least one playback gap (playout ran dry ≥ 100 ms), over replies.
+    pub gapped: Proportion,
+    /// Playback gaps in all.
+    pub gaps: u64,
+    /// Their total length, ms.
+    pub gap_ms: f64,
+    /// Turns that talked over the agent and saw its audio stop (or not).
+    pub interruptions: u64,
+    /// Caller's first sample → agent's audio stopped at the ear, ms, on those turns.
+    pub interruption: LatencyStats,
+    /// Interrupted turns by how the audio stopped (`clear`, `silence`, `ignored`), in that
+    /// order, each with its count.
+    pub interruption_by: Vec<(String, u64)>,
+    /// The agent started speaking in a pause inside the caller's turn, over turns.
+    pub false_cutoff: Proportion,
+    /// Turns where the agent's audio was heard while the caller spoke, over turns.
+    pub talk_over: Proportion,
+    /// Their total talk-over, ms.
+    pub talk_over_ms: f64,
+    /// No audible reply within the answer timeout, over turns.
+    pub dead_air: Proportion,
+    /// Caller's voice-to-voice − the agent's own figure ("unseen": time no internal metric
+    /// sees), ms, on the turns with both.
+    pub unseen: LatencyStats,
+}
+
+/// One turn with the agent's own latency figure beside the caller's voice-to-voice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelfReportTurn {
+    /// Run id.
+    pub run: String,
+    /// Profile.
+    pub profile: String,
+    /// Call id.
+    pub call: String,
+    /// Replay iteration.
+    pub iteration: u32,
+    /// Turn index.
+    pub turn: u32,
+    /// Voice-to-voice at the caller's ear, ms.
+    pub voice_to_voice_ms: f64,
+    /// The agent's own figure, ms.
+    pub agent_ms: f64,
+    /// voice_to_voice_ms − agent_ms.
+    pub unseen_ms: f64,
 }

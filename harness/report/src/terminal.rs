@@ -2,8 +2,8 @@
 
 use crate::model::Report;
 use crate::text::{
-    COMPARISON_HEADER, LOAD_STAGE_HEADER, VOICE_HEADER, comparison_cells, error_line, estimate,
-    load_stage_cells, ms, stage, table, video_tables, voice_cells,
+    COMPARISON_HEADER, LOAD_STAGE_HEADER, VOICE_HEADER, agent_tables, comparison_cells, error_line,
+    estimate, load_stage_cells, ms, stage, table, video_tables, voice_cells,
 };
 
 /// Renders the summary (and comparison, when present) as plain text.
@@ -12,6 +12,7 @@ pub fn render(report: &Report) -> String {
     let rows: Vec<Vec<String>> = report
         .summary
         .iter()
+        .filter(|r| report.shows_summary_row(r))
         .map(|r| {
             let mut row = Vec::new();
             if multi {
@@ -70,6 +71,13 @@ pub fn render(report: &Report) -> String {
     if let Some(v) = &report.video {
         out.push_str("\nVIDEO\n");
         for t in video_tables(v) {
+            out.push_str(&format!("\n{}\n", t.title));
+            out.push_str(&table(&t.header, &t.rows, t.left));
+        }
+    }
+    if let Some(a) = &report.agent {
+        out.push_str("\nAGENT (at the caller's ear)\n");
+        for t in agent_tables(a) {
             out.push_str(&format!("\n{}\n", t.title));
             out.push_str(&table(&t.header, &t.rows, t.left));
         }

@@ -1,8 +1,8 @@
 //! Number formatting shared by the renderers.
 
 use crate::model::{
-    AccuracyRow, ComparisonRow, ErrorRow, Estimate, FrameRow, MeasurerRow, Report, StepStats,
-    ThroughputRow, VideoSection,
+    AccuracyRow, AgentSection, ComparisonRow, ErrorRow, Estimate, FrameRow, MeasurerRow,
+    Proportion, Report, StepStats, ThroughputRow, VideoSection,
 };
 
 /// `123.4` or `-` when absent.
@@ -144,7 +144,8 @@ pub fn comparison_cells(r: &ComparisonRow) -> Vec<String> {
     ]
 }
 
-/// One table of the Video section, ready for any renderer (cells are plain text: escape them).
+/// One table of a section (Video, Agent), ready for any renderer (cells are plain text:
+/// escape them).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoTable {
     /// Its heading.
@@ -428,6 +429,247 @@ pub fn video_tables(v: &VideoSection) -> Vec<VideoTable> {
             .collect(),
         left: 2,
     });
+    out
+}
+
+/// `4 of 40: 10.0 % [2.8, 23.7]` (the interval as the proportion carries it), or `0 of 0`.
+pub fn rate(p: &Proportion) -> String {
+    match &p.rate {
+        Some(e) => format!(
+            "{} of {}: {:.1} % [{:.1}, {:.1}]",
+            p.k,
+            p.n,
+            e.value * 100.0,
+            e.lo * 100.0,
+            e.hi * 100.0
+        ),
+        None => format!("{} of {}", p.k, p.n),
+    }
+}
+
+/// The Agent section as tables, in report order: what was called; the reply at the caller's
+/// ear; playback gaps; interruptions; turn-taking errors; the agent's own view against the
+/// caller's, then its turns. Every figure's sample count is in its row.
+pub fn agent_tables(a: &AgentSection) -> Vec<VideoTable> {
+    let mut out = Vec::new();
+    let opt =
+        |v: Option<u64>, unit: &str| v.map_or_else(|| "-".to_string(), |v| format!("{v} {unit}"));
+    out.push(VideoTable {
+        title: "Agent called",
+        header: vec![
+            "run",
+            "agent",
+            "protocol",
+            "url",
+            "sample rate",
+            "answer timeout",
+            "barge in after",
+            "self-report",
+        ],
+        rows: a
+            .runs
+            .iter()
+            .map(|r| match &r.agent {
+                Some(f) => vec![
+                    r.run.clone(),
+                    f.name.clone(),
+                    f.protocol.clone(),
+                    f.url.clone(),
+                    format!("{} Hz", f.sample_rate),
+                    format!("{} ms", f.answer_timeout_ms),
+                    opt(f.barge_in_after_ms, "ms"),
+                    f.self_report.as_ref().map_or_else(
+                        || "-".to_string(),
+                        |s| {
+                            format!(
+                                "{} from {}: {} lines, {} turns aligned, {} calls left unaligned",
+                                s.reporter, s.source, s.lines, s.aligned_turns, s.unaligned_calls
+                            )
+                        },
+                    ),
+                ],
+                None => {
+                    let mut row = vec![r.run.clone(), "(not in the manifest)".into()];
+                    row.extend(std::iter::repeat_n("-".to_string(), 6));
+                    row
+                }
+            })
+            .collect(),
+        left: 4,
+    });
+    out.push(VideoTable {
+        title: "The reply at the caller's ear (ms, 95 % bootstrap CI)",
+        header: vec![
+            "run",
+            "profile",
+            "agent",
+            "turns",
+            "replies",
+            "leading silence n",
+            "p50",
+            "p90",
+            "p95",
+            "reply length n",
+            "p50",
+            "p95",
+        ],
+        rows: a
+            .profiles
+            .iter()
+            .map(|r| {
+                vec![
+                    r.run.clone(),
+                    r.profile.clone(),
+                    r.agent.clone(),
+                    r.turns.to_string(),
+                    r.replies.to_string(),
+                    r.lead.count.to_string(),
+                    estimate(&r.lead.p50),
+                    estimate(&r.lead.p90),
+                    estimate(&r.lead.p95),
+                    r.reply.count.to_string(),
+                    estimate(&r.reply.p50),
+                    estimate(&r.reply.p95),
+                ]
+            })
+            .collect(),
+        left: 3,
+    });
+    out.push(VideoTable {
+        title: "Playback gaps (the caller's playout ran dry ≥ 100 ms; replies with a gap, 95 % Clopper–Pearson CI)",
+        header: vec!["run", "profile", "replies with a gap", "gaps", "gap ms in all"],
+        rows: a
+            .profiles
+            .iter()
+            .map(|r| {
+                vec![
+                    r.run.clone(),
+                    r.profile.clone(),
+                    rate(&r.gapped),
+                    r.gaps.to_string(),
+                    format!("{:.1}", r.gap_ms),
+                ]
+            })
+            .collect(),
+        left: 2,
+    });
+    out.push(VideoTable {
+        title: "Interruptions (caller's first sample → the agent's audio stopped at the ear, ms, 95 % bootstrap CI)",
+        header: vec![
+            "run",
+            "profile",
+            "interrupted turns",
+            "n",
+            "p50",
+            "p90",
+            "p95",
+            "by clear",
+            "by silence",
+            "ignored",
+        ],
+        rows: a
+            .profiles
+            .iter()
+            .map(|r| {
+                let by = |way: &str| {
+                    r.interruption_by
+                        .iter()
+                        .find(|(w, _)| w == way)
+                        .map_or(0, |(_, k)| *k)
+                        .to_string()
+                };
+                vec![
+                    r.run.clone(),
+                    r.profile.clone(),
+                    r.interruptions.to_string(),
+                    r.interruption.count.to_string(),
+                    estimate(&r.interruption.p50),
+                    estimate(&r.interruption.p90),
+                    estimate(&r.interruption.p95),
+                    by("clear"),
+                    by("silence"),
+                    by("ignored"),
+                ]
+            })
+            .collect(),
+        left: 2,
+    });
+    out.push(VideoTable {
+        title: "Turn-taking errors (over turns, 95 % Clopper–Pearson CI)",
+        header: vec![
+            "run",
+            "profile",
+            "false cutoffs",
+            "talk-over turns",
+            "talk-over ms in all",
+            "dead air",
+        ],
+        rows: a
+            .profiles
+            .iter()
+            .map(|r| {
+                vec![
+                    r.run.clone(),
+                    r.profile.clone(),
+                    rate(&r.false_cutoff),
+                    rate(&r.talk_over),
+                    format!("{:.1}", r.talk_over_ms),
+                    rate(&r.dead_air),
+                ]
+            })
+            .collect(),
+        left: 2,
+    });
+    out.push(VideoTable {
+        title: "The agent's own view against the caller's (unseen = voice-to-voice − the agent's own figure: time no internal metric sees; ms, 95 % bootstrap CI)",
+        header: vec!["run", "profile", "turns with its figure", "unseen p50", "unseen p90"],
+        rows: a
+            .profiles
+            .iter()
+            .map(|r| {
+                vec![
+                    r.run.clone(),
+                    r.profile.clone(),
+                    r.unseen.count.to_string(),
+                    estimate(&r.unseen.p50),
+                    estimate(&r.unseen.p90),
+                ]
+            })
+            .collect(),
+        left: 2,
+    });
+    if !a.self_report.is_empty() {
+        out.push(VideoTable {
+            title: "Turn by turn: the caller's voice-to-voice and the agent's own figure (ms)",
+            header: vec![
+                "run",
+                "profile",
+                "call",
+                "iteration",
+                "turn",
+                "caller v2v",
+                "agent's own",
+                "unseen",
+            ],
+            rows: a
+                .self_report
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.run.clone(),
+                        t.profile.clone(),
+                        t.call.clone(),
+                        t.iteration.to_string(),
+                        t.turn.to_string(),
+                        format!("{:.1}", t.voice_to_voice_ms),
+                        format!("{:.1}", t.agent_ms),
+                        format!("{:.1}", t.unseen_ms),
+                    ]
+                })
+                .collect(),
+            left: 3,
+        });
+    }
     out
 }
 

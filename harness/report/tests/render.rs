@@ -105,6 +105,7 @@ fn report() -> Report {
         comparison: None,
         notes: vec!["<b>note</b>".into()],
         video: None,
+        agent: None,
     }
 }
 
