@@ -98,8 +98,7 @@ fn default_answer_ms() -> u64 {
 impl AgentSpec {
     /// Checks the section; the error names the key.
     pub fn validate(&self, profiles: &[Profile]) -> Result<(), (String, String)> {
-        if self.name.is_empty() || self.name.len() > 64 || self.name.chars().any(char::is_control)
-        {
+        if self.name.is_empty() || self.name.len() > 64 || self.name.chars().any(char::is_control) {
             return Err(("name".into(), "must be 1–64 printable characters".into()));
         }
         let check_url = |url: &str| -> Result<(), String> {
@@ -168,7 +167,11 @@ impl AgentSpec {
     }
 
     /// The agent a profile calls; `emulator` is the emulated agent's base URL (`ws://…`).
-    pub fn for_profile(&self, profile: &str, emulator: Option<&str>) -> anyhow::Result<AgentTarget> {
+    pub fn for_profile(
+        &self,
+        profile: &str,
+        emulator: Option<&str>,
+    ) -> anyhow::Result<AgentTarget> {
         let o = self.profile.get(profile).cloned().unwrap_or_default();
         let url = o.url.unwrap_or_else(|| self.url.clone());
         let protocol = match self.protocol {
@@ -176,8 +179,9 @@ impl AgentSpec {
             ProtocolSpec::Pcm => Protocol::Pcm,
         };
         let url = if url == EMULATOR {
-            let base = emulator
-                .ok_or_else(|| anyhow::anyhow!("the agent is the emulator, which is not running"))?;
+            let base = emulator.ok_or_else(|| {
+                anyhow::anyhow!("the agent is the emulator, which is not running")
+            })?;
             match protocol {
                 Protocol::Twilio => format!("{base}/twilio"),
                 Protocol::Pcm => format!("{base}/pcm?rate={}", self.sample_rate),
@@ -236,7 +240,11 @@ pub enum SelfReportSource {
 
 impl SelfReportSource {
     /// The source a scenario names, resolved against its folder.
-    pub fn of(spec: &AgentSpec, scenario_dir: &Path, emulator_http: Option<String>) -> Option<Self> {
+    pub fn of(
+        spec: &AgentSpec,
+        scenario_dir: &Path,
+        emulator_http: Option<String>,
+    ) -> Option<Self> {
         match spec.self_report.as_deref()? {
             EMULATOR => emulator_http.map(SelfReportSource::Emulator),
             path => Some(SelfReportSource::File(scenario_dir.join(path))),
@@ -281,10 +289,17 @@ impl SelfReportSource {
 /// recording has them (same number of turns): the k-th turn it reported is latlab's turn k.
 /// A call it counted differently (a false cutoff splits a turn; a missed turn merges two) is
 /// left unaligned rather than guessed.
-pub fn align(turns: &mut [TurnTimeline], lines: &[SelfReportLine], source: &str) -> SelfReportFacts {
+pub fn align(
+    turns: &mut [TurnTimeline],
+    lines: &[SelfReportLine],
+    source: &str,
+) -> SelfReportFacts {
     let mut by_call: BTreeMap<&str, BTreeMap<u32, &SelfReportLine>> = BTreeMap::new();
     for l in lines {
-        by_call.entry(l.call_sid.as_str()).or_default().insert(l.turn, l);
+        by_call
+            .entry(l.call_sid.as_str())
+            .or_default()
+            .insert(l.turn, l);
     }
     let mut ours: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, t) in turns.iter().enumerate() {
@@ -292,10 +307,7 @@ pub fn align(turns: &mut [TurnTimeline], lines: &[SelfReportLine], source: &str)
             .or_default()
             .push(i);
     }
-    let reporter = lines
-        .first()
-        .map(|l| l.source.clone())
-        .unwrap_or_default();
+    let reporter = lines.first().map(|l| l.source.clone()).unwrap_or_default();
     let mut facts = SelfReportFacts {
         source: source.to_string(),
         reporter,
@@ -308,8 +320,7 @@ pub fn align(turns: &mut [TurnTimeline], lines: &[SelfReportLine], source: &str)
             continue;
         };
         let answered: Vec<usize> = indices.clone();
-        if reported.len() != answered.len()
-            || reported.keys().copied().ne(0..reported.len() as u32)
+        if reported.len() != answered.len() || reported.keys().copied().ne(0..reported.len() as u32)
         {
             facts.unaligned_calls += 1;
             continue;
@@ -380,6 +391,9 @@ mod tests {
         let bad: AgentSpec = toml::from_str("url = \"http://x/?token=SECRET\"").unwrap();
         let (key, message) = bad.validate(&[]).unwrap_err();
         assert_eq!(key, "url");
-        assert!(!message.contains("SECRET") && message.contains("ws://"), "{message}");
+        assert!(
+            !message.contains("SECRET") && message.contains("ws://"),
+            "{message}"
+        );
     }
 }

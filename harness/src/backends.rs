@@ -63,7 +63,6 @@ fn spread(mut v: Vec<f64>) -> serde_json::Value {
 }
 
 impl BackendSet {
-    /// The cloud backends (built now: they load nothing) and the facts about all of them.
     /// No backends: the run calls a running agent, which answers with its own. `fact` is
     /// what the manifest says about it.
     pub fn none(fact: serde_json::Value) -> BackendSet {
@@ -80,6 +79,7 @@ impl BackendSet {
         }
     }
 
+    /// The cloud backends (built now: they load nothing) and the facts about all of them.
     pub fn new(
         scenario: &Scenario,
         emulator: Option<&Emulator>,

@@ -316,7 +316,11 @@ fn print_facts(m: &manifest::RunManifest, notes: bool) {
             .map(|r| {
                 format!(
                     "; its own figures ({}, {} lines) lined up with {} turns{}",
-                    if r.reporter.is_empty() { "self-report" } else { &r.reporter },
+                    if r.reporter.is_empty() {
+                        "self-report"
+                    } else {
+                        &r.reporter
+                    },
                     r.lines,
                     r.aligned_turns,
                     if r.unaligned_calls > 0 {

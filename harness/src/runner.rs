@@ -9,11 +9,11 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use latlab_core::agent::{AgentTarget, run_agent_call};
 use latlab_core::backends::Timeouts;
 use latlab_core::clock::{Epoch, Pacer};
 use latlab_core::dataset::{Call, Dataset};
 use latlab_core::load::{self, Shard, StageWindow};
-use latlab_core::agent::{AgentTarget, run_agent_call};
 use latlab_core::pipeline::{Backends, CallPlan, run_call};
 use latlab_core::profile::Profile;
 use latlab_core::schedule::CallSchedule;
@@ -294,7 +294,9 @@ fn load_backends(
     let mut backend_set = BackendSet::new(scenario, emulator, scenario.spec.limits.timeouts())?;
     let mut backends = Vec::with_capacity(setup.profiles.len());
     for profile in &setup.profiles {
-        backends.push(Answerer::Pipeline(backend_set.for_profile(scenario, profile)?));
+        backends.push(Answerer::Pipeline(
+            backend_set.for_profile(scenario, profile)?,
+        ));
     }
     Ok((backend_set, backends))
 }

@@ -227,11 +227,7 @@ impl Feed<'_> {
         self.plan.schedule.at_ms(ms)
     }
 
-    async fn run(
-        &self,
-        tx: &mut WsSink,
-        mut marks: mpsc::UnboundedReceiver<(u64, String)>,
-    ) -> Fed {
+    async fn run(&self, tx: &mut WsSink, mut marks: mpsc::UnboundedReceiver<(u64, String)>) -> Fed {
         let mut fed = Fed {
             turns: Vec::with_capacity(self.recorded.len()),
             caller: CallerSpeech::default(),
@@ -425,7 +421,10 @@ impl Feed<'_> {
         let mut custom = serde_json::Map::new();
         custom.insert("latlab_call".into(), self.plan.call.id.clone().into());
         custom.insert("latlab_iteration".into(), self.plan.iteration.into());
-        custom.insert("latlab_profile".into(), self.plan.profile.name.clone().into());
+        custom.insert(
+            "latlab_profile".into(),
+            self.plan.profile.name.clone().into(),
+        );
         let start = TwilioMessage::Start {
             sequence_number: Some(seq.to_string()),
             start: StartMeta {

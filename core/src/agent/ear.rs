@@ -543,8 +543,16 @@ mod tests {
         }];
         let heard = Ear::new(RATE).finish();
         let caller = speaking(&turns);
-        assert!(heard.measure(&turns, &caller, ms(2_000), ms(3_000))[0].agent.dead_air);
-        assert!(!heard.measure(&turns, &caller, ms(2_000), ms(2_500))[0].agent.dead_air);
+        assert!(
+            heard.measure(&turns, &caller, ms(2_000), ms(3_000))[0]
+                .agent
+                .dead_air
+        );
+        assert!(
+            !heard.measure(&turns, &caller, ms(2_000), ms(2_500))[0]
+                .agent
+                .dead_air
+        );
     }
 
     #[test]
