@@ -120,7 +120,7 @@ class SelfReport(BaseObserver):
         if self._pending is None:
             return
         line = {**self._pending, "stages": dict(sorted(self._stages.items()))}
-        self._out.write(json.dumps(line) + "\n")
+        self._out.write(json.dumps(line, separators=(",", ":")) + "\n")
         self._out.flush()
         self._pending = None
         self._stages = {}
