@@ -177,9 +177,10 @@ def main() -> int:
     try:
         names = order(models, args.models or list(models))
         if args.list:
+            width = max(map(len, names))
             for name in names:
                 state = "here" if not present(models[name], root) else "missing"
-                print(f"{name:18} {state:8} {models[name]['what']}")
+                print(f"{name:{width}} {state:8} {models[name]['what']}")
             return 0
         failed = False
         for name in names:
