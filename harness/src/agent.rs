@@ -303,9 +303,13 @@ pub fn align(
     }
     let mut ours: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, t) in turns.iter().enumerate() {
-        ours.entry(format!("{}#{}", t.call, t.iteration))
-            .or_default()
-            .push(i);
+        ours.entry(latlab_core::agent::call_sid(
+            &t.profile,
+            &t.call,
+            t.iteration,
+        ))
+        .or_default()
+        .push(i);
     }
     let reporter = lines.first().map(|l| l.source.clone()).unwrap_or_default();
     let mut facts = SelfReportFacts {
@@ -343,6 +347,7 @@ mod tests {
 
     fn turn(call: &str, k: u32) -> TurnTimeline {
         TurnTimeline {
+            profile: "p".into(),
             call: call.into(),
             turn: k,
             agent: Some(AgentTurn::default()),
@@ -363,12 +368,12 @@ mod tests {
     fn self_reports_align_by_turn_order_only_when_the_counts_agree() {
         let mut turns = vec![turn("a", 0), turn("a", 1), turn("b", 0), turn("b", 1)];
         let lines = vec![
-            line("a#0", 0, 700.0),
-            line("a#0", 1, 650.5),
+            line("p/a#0", 0, 700.0),
+            line("p/a#0", 1, 650.5),
             // The agent heard three turns in call b: a false cutoff split one.
-            line("b#0", 0, 500.0),
-            line("b#0", 1, 100.0),
-            line("b#0", 2, 600.0),
+            line("p/b#0", 0, 500.0),
+            line("p/b#0", 1, 100.0),
+            line("p/b#0", 2, 600.0),
         ];
         let facts = align(&mut turns, &lines, "bot.jsonl");
         assert_eq!(facts.aligned_turns, 2);

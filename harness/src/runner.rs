@@ -827,6 +827,7 @@ fn finish_sinks(
         if let Some(a) = &mut manifest.agent {
             a.self_report = Some(facts);
         }
+        sinks::rewrite_turns_log(dir, &recorded.turns)?;
     }
     sinks::write_tables(dir, &recorded.spans, &recorded.turns)?;
     let local = backend_set.local_stats();

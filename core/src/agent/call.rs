@@ -83,7 +83,9 @@ pub async fn run_agent_call(
     let frame = (rate as usize * plan.frame_ms as usize / 1000).max(1);
     let levels: Vec<f64> = wire.chunks(frame).map(frame_dbfs).collect();
     let speech = speech_flags(&levels);
-    let session = format!("{}#{}", plan.call.id, plan.iteration);
+    // The call's id on the wire (`start.callSid`, the session header): unique within the run,
+    // so an agent's self-report lines up with one call of one profile.
+    let session = call_sid(&plan.profile.name, &plan.call.id, plan.iteration);
     let recorded: Vec<CallerTurn> = plan
         .call
         .turns
@@ -158,6 +160,11 @@ pub async fn run_agent_call(
         fed.max_lag,
         &*sink,
     )
+}
+
+/// The id a call goes by on the wire: `PROFILE/CALL#ITERATION`.
+pub fn call_sid(profile: &str, call: &str, iteration: u32) -> String {
+    format!("{profile}/{call}#{iteration}")
 }
 
 /// Opens the media stream.

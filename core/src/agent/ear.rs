@@ -303,6 +303,7 @@ impl Heard {
                     .rev()
                     .find(|&&(b, _)| b <= block)
                     .is_some_and(|&(_, at)| at < turn.start_ns)
+                && self.stretch_end(block, u64::MAX) > turn.start_ns
             {
                 let stop = self.stretch_end(block, u64::MAX);
                 let cleared = self
@@ -359,18 +360,23 @@ impl Heard {
                     for &(b2, _) in onsets.iter().filter(|&&(_, a)| a > at && a < next_start) {
                         end = end.max(self.stretch_end(b2, u64::MAX));
                     }
+                    // The reply's first heard sample: the start of the playout run it is in
+                    // (an agent sends nothing between replies; a run ends at a dry spell of
+                    // GAP_MS, not at a message a little late), but not before the agent's
+                    // previous audible sample nor before the caller's turn began.
                     let run_start = self
                         .underruns
                         .iter()
-                        .filter(|&&(_, e)| e <= at)
+                        .filter(|&&(s, e)| e <= at && e - s >= GAP_MS * MS)
                         .map(|&(_, e)| e)
                         .next_back()
                         .unwrap_or_else(|| self.blocks.first().map_or(at, |b| b.start_ns));
-                    let heard = if at >= turn.end_ns {
-                        run_start.max(turn.end_ns).min(at)
-                    } else {
-                        run_start.min(at)
-                    };
+                    let previous = self.blocks[..b]
+                        .iter()
+                        .rev()
+                        .find(|blk| blk.audible_at.is_some())
+                        .map_or(0, |blk| blk.end_ns);
+                    let heard = run_start.max(previous).max(turn.start_ns).min(at);
                     m.first_heard_ns = Some(heard);
                     m.first_audible_ns = Some(at);
                     m.last_audible_ns = Some(end);
@@ -553,6 +559,46 @@ mod tests {
                 .agent
                 .dead_air
         );
+    }
+
+    #[test]
+    fn audio_that_ended_just_before_the_caller_spoke_is_no_interruption() {
+        let turns = [
+            CallerTurn {
+                start_ns: ms(0),
+                end_ns: ms(1_000),
+            },
+            CallerTurn {
+                start_ns: ms(2_500),
+                end_ns: ms(3_000),
+            },
+        ];
+        let mut ear = Ear::new(RATE);
+        // The reply ends at 2.4 s, 100 ms before the caller's next turn.
+        ear.audio(ms(1_400), &tone(1_000), 8_000);
+        let m = ear
+            .finish()
+            .measure(&turns, &speaking(&turns), ms(5_000), ms(4_000));
+        assert_eq!(m[1].agent.interruption_ns, None);
+        assert_eq!(m[0].barge_in_ms, None);
+    }
+
+    #[test]
+    fn leading_silence_counts_from_the_replys_first_sample_even_before_the_labelled_end() {
+        // The agent's endpointer fired 100 ms before the dataset's end label: its reply's
+        // silence started playing before the caller's labelled end.
+        let turns = [CallerTurn {
+            start_ns: ms(0),
+            end_ns: ms(1_000),
+        }];
+        let mut ear = Ear::new(RATE);
+        ear.audio(ms(960), &silence(60), 480);
+        ear.audio(ms(1_020), &tone(500), 4_000);
+        let m = &ear
+            .finish()
+            .measure(&turns, &speaking(&turns), ms(5_000), ms(4_000))[0];
+        assert_eq!(m.agent.lead_ms, Some(60.0));
+        assert_eq!(m.voice_to_voice_ns, Some(ms(20) as i64));
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod codec;
 pub mod ear;
 pub mod protocol;
 
-pub use call::run_agent_call;
+pub use call::{call_sid, run_agent_call};
 
 /// The media-stream protocol an agent is called over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

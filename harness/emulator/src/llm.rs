@@ -73,11 +73,13 @@ impl Replies {
         replies
     }
 
-    /// The reply to `user_text` in the call named by `session` (`<call>#<iteration>`), or
-    /// anywhere in the dataset; compared case-insensitively and ignoring punctuation.
+    /// The reply to `user_text` in the call named by `session` (`<call>#<iteration>`, or an
+    /// agent run's `<profile>/<call>#<iteration>` passed on by the agent), or anywhere in the
+    /// dataset; compared case-insensitively and ignoring punctuation.
     pub fn lookup(&self, session: &str, user_text: &str) -> Option<&str> {
         let text = normalize(user_text);
         let call = session.rsplit_once('#').map_or(session, |(call, _)| call);
+        let call = call.rsplit_once('/').map_or(call, |(_, call)| call);
         self.by_call
             .get(&(call.to_string(), text.clone()))
             .or_else(|| self.any.get(&text))

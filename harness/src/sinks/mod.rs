@@ -276,6 +276,27 @@ pub fn write_tables(dir: &Path, spans: &[Span], turns: &[TurnTimeline]) -> anyho
     Ok(())
 }
 
+/// Rewrites the turn log with `turns` (after the run added what only its end knows, such as
+/// the agent's own figures), through a temporary file so a kill leaves the old log whole.
+pub fn rewrite_turns_log(dir: &Path, turns: &[TurnTimeline]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let path = dir.join(TURNS_LOG);
+    let tmp = dir.join(format!("{TURNS_LOG}.tmp"));
+    let mut out = std::io::BufWriter::new(
+        File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+    );
+    for t in turns {
+        serde_json::to_writer(&mut out, t)?;
+        out.write_all(b"\n")?;
+    }
+    out.into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
 /// Reads a JSON-lines log, skipping a torn last line (a kill mid-write) and saying so.
 pub fn read_log<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<(Vec<T>, usize)> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
