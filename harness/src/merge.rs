@@ -213,6 +213,20 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Merged> {
             "the shards' camera frames (frames.jsonl) were not merged: `--shard` splits calls, not camera streams, so every shard replayed every stream; analyse each shard's frames on its own".into(),
         );
     }
+    // Each shard lined its own calls up with the agent's self-report.
+    if let Some(agent) = &mut manifest.agent {
+        let reports: Vec<_> = manifests
+            .iter()
+            .filter_map(|m| m.agent.as_ref()?.self_report.as_ref())
+            .collect();
+        if let Some(first) = reports.first() {
+            let mut merged = (*first).clone();
+            merged.lines = reports.iter().map(|r| r.lines).max().unwrap_or(0);
+            merged.aligned_turns = reports.iter().map(|r| r.aligned_turns).sum();
+            merged.unaligned_calls = reports.iter().map(|r| r.unaligned_calls).sum();
+            agent.self_report = Some(merged);
+        }
+    }
     if torn > 0 {
         manifest
             .notes
