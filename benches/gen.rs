@@ -81,7 +81,15 @@ pub fn call_labels() -> Arc<CallLabels> {
         profile: "balanced".into(),
         call: "call-07".into(),
         iteration: 3,
-        backends: ["energy_vad", "deepgram", "openai", "elevenlabs", "pipeline"].map(String::from),
+        backends: [
+            "energy_vad",
+            "deepgram",
+            "openai",
+            "none",
+            "elevenlabs",
+            "pipeline",
+        ]
+        .map(String::from),
     })
 }
 

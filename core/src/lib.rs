@@ -23,6 +23,7 @@ pub mod schedule;
 pub mod stage;
 pub mod text;
 pub mod timing;
+pub mod tools;
 pub mod vision;
 
 pub use latlab_results::{profile, wer};

@@ -182,7 +182,7 @@ mod tests {
             profile: "p".into(),
             call: "c".into(),
             iteration: 0,
-            backends: ["vad", "stt", "llm", "tts", "pipeline"].map(String::from),
+            backends: ["vad", "stt", "llm", "tool", "tts", "pipeline"].map(String::from),
         })
     }
 
@@ -201,7 +201,7 @@ mod tests {
         }
     }
 
-    fn spans(labels: &Arc<CallLabels>, turn: u32) -> [SpanRecord; 5] {
+    fn spans(labels: &Arc<CallLabels>, turn: u32) -> [SpanRecord; 6] {
         Stage::ALL.map(|stage| SpanRecord::new(labels, turn, stage, u64::from(turn)))
     }
 

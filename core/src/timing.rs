@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 pub use latlab_results::agent::{AgentTurn, Interruption};
 pub use latlab_results::span::{ErrorKind, Outcome, Span, Stage, StageError, TurnTimeline, Units};
+pub use latlab_results::tool::{CacheOutcome, ToolTurn};
 
 /// What every span of one call shares: its identity and the backend serving each stage.
 ///
@@ -27,7 +28,7 @@ pub struct CallLabels {
     /// Which replay of the dataset this call belongs to.
     pub iteration: u32,
     /// The backend serving each stage, in [`Stage::ALL`] order (`pipeline` for the turn).
-    pub backends: [String; 5],
+    pub backends: [String; 6],
 }
 
 /// One stage of one turn as the pipeline records it: a [`Span`] whose strings are the
@@ -56,6 +57,8 @@ pub struct SpanRecord {
     pub outcome: Outcome,
     /// The error, when `outcome` is `Error`.
     pub error: Option<StageError>,
+    /// On a tool span: where the result came from.
+    pub cache: Option<CacheOutcome>,
 }
 
 impl SpanRecord {
@@ -73,6 +76,7 @@ impl SpanRecord {
             units: Units::default(),
             outcome: Outcome::Skipped,
             error: None,
+            cache: None,
         }
     }
 
@@ -101,6 +105,7 @@ impl SpanRecord {
             units: self.units.clone(),
             outcome: self.outcome,
             error: self.error.clone(),
+            cache: self.cache,
         }
     }
 }
@@ -110,7 +115,7 @@ impl SpanRecord {
 pub trait SpanSink: Send + Sync {
     /// One turn is complete (successfully or not): its timeline and one span per stage, in
     /// [`Stage::ALL`] order.
-    fn record_turn(&self, timeline: TurnTimeline, spans: [SpanRecord; 5]);
+    fn record_turn(&self, timeline: TurnTimeline, spans: [SpanRecord; 6]);
 
     /// Frame pacing: how late one audio frame left relative to its schedule.
     fn record_pacing(&self, _lag_ns: u64) {}

@@ -61,7 +61,15 @@ fn labels() -> Arc<CallLabels> {
         profile: "balanced".into(),
         call: "call-01".into(),
         iteration: 0,
-        backends: ["energy_vad", "deepgram", "openai", "elevenlabs", "pipeline"].map(String::from),
+        backends: [
+            "energy_vad",
+            "deepgram",
+            "openai",
+            "none",
+            "elevenlabs",
+            "pipeline",
+        ]
+        .map(String::from),
     })
 }
 

@@ -43,6 +43,8 @@ pub struct BackendSet {
     /// Each local model's own cost records (per inference, generation or chunk), read at the
     /// end of the run: (stage, model, reader).
     probes: Vec<(String, String, Probe)>,
+    /// The tools the LLM may call (`[tools]`), shared by every profile.
+    pub tools: Option<Arc<latlab_core::tools::Tools>>,
 }
 
 type Probe = Box<dyn Fn() -> serde_json::Value + Send + Sync>;
@@ -76,6 +78,7 @@ impl BackendSet {
             loads: Vec::new(),
             fact,
             probes: Vec::new(),
+            tools: None,
         }
     }
 
@@ -103,6 +106,7 @@ impl BackendSet {
             loads: Vec::new(),
             fact: serde_json::json!({ "emulated": scenario.uses_emulator() }),
             probes: Vec::new(),
+            tools: None,
         };
         match &b.stt {
             SttBackend::Deepgram(stt) => {
@@ -189,6 +193,10 @@ impl BackendSet {
             tts,
             vad,
             system_prompt: self.system_prompt.clone(),
+            tools: self.tools.clone(),
+            // The cache is made by the runner (a Redis connection is async): `with_cache`.
+            tool_cache: None,
+            cache_namespace: String::new(),
         })
     }
 

@@ -108,8 +108,29 @@ pub const DEAD_AIR: &str = "dead_air";
 /// The agent's own latency figure for the turn (ns), from its self-report.
 pub const AGENT_SELF_NS: &str = "agent_self_ns";
 
+/// On a `tool` span: `hit`, `miss` or `off` ([`crate::tool::CacheOutcome::as_str`]).
+pub const CACHE: &str = "cache";
+/// The function the LLM called on the turn.
+pub const TOOL_NAME: &str = "tool_name";
+/// Its arguments (JSON text).
+pub const TOOL_ARGUMENTS: &str = "tool_arguments";
+/// The tool call complete in the LLM's stream: the tool stage's anchor.
+pub const TOOL_CALL_NS: &str = "tool_call_ns";
+/// The request went to the tool's API.
+pub const TOOL_SENT_NS: &str = "tool_sent_ns";
+/// The tool's result was in hand.
+pub const TOOL_RESULT_NS: &str = "tool_result_ns";
+/// Where the result came from.
+pub const TOOL_CACHE: &str = "tool_cache";
+/// The second LLM request (with the tool's result) was sent.
+pub const LLM2_REQUEST_SENT_NS: &str = "llm2_request_sent_ns";
+/// Its first content token.
+pub const LLM2_FIRST_TOKEN_NS: &str = "llm2_first_token_ns";
+/// The call was the one the dataset expected.
+pub const TOOL_MATCHED: &str = "tool_matched";
+
 /// The columns of `spans.parquet`, in file order.
-pub const SPANS: [&str; 21] = [
+pub const SPANS: [&str; 22] = [
     RUN,
     SCENARIO,
     PROFILE,
@@ -131,10 +152,11 @@ pub const SPANS: [&str; 21] = [
     ERROR_KIND,
     ERROR_STATUS,
     ERROR_MESSAGE,
+    CACHE,
 ];
 
 /// The columns of `turns.parquet`, in file order.
-pub const TURNS: [&str; 40] = [
+pub const TURNS: [&str; 49] = [
     RUN,
     SCENARIO,
     PROFILE,
@@ -175,6 +197,28 @@ pub const TURNS: [&str; 40] = [
     TALK_OVER_MS,
     DEAD_AIR,
     AGENT_SELF_NS,
+    TOOL_NAME,
+    TOOL_ARGUMENTS,
+    TOOL_CALL_NS,
+    TOOL_SENT_NS,
+    TOOL_RESULT_NS,
+    TOOL_CACHE,
+    LLM2_REQUEST_SENT_NS,
+    LLM2_FIRST_TOKEN_NS,
+    TOOL_MATCHED,
+];
+
+/// The tool columns of `turns.parquet` (null on a turn without a tool call).
+pub const TOOL_TURNS: [&str; 9] = [
+    TOOL_NAME,
+    TOOL_ARGUMENTS,
+    TOOL_CALL_NS,
+    TOOL_SENT_NS,
+    TOOL_RESULT_NS,
+    TOOL_CACHE,
+    LLM2_REQUEST_SENT_NS,
+    LLM2_FIRST_TOKEN_NS,
+    TOOL_MATCHED,
 ];
 
 /// The agent columns of `turns.parquet` (null on a run that built its own pipeline).
@@ -259,7 +303,7 @@ pub const FRAMES: [&str; 26] = [
 
 /// Columns added after the first version of the tables: absent from older files, where
 /// readers take them as null.
-pub const ADDED: [&str; 13] = [
+pub const ADDED: [&str; 23] = [
     LLM_QUEUED_NS,
     LLM_QUEUE_WAIT_NS,
     AGENT_FIRST_HEARD_NS,
@@ -273,4 +317,14 @@ pub const ADDED: [&str; 13] = [
     TALK_OVER_MS,
     DEAD_AIR,
     AGENT_SELF_NS,
+    CACHE,
+    TOOL_NAME,
+    TOOL_ARGUMENTS,
+    TOOL_CALL_NS,
+    TOOL_SENT_NS,
+    TOOL_RESULT_NS,
+    TOOL_CACHE,
+    LLM2_REQUEST_SENT_NS,
+    LLM2_FIRST_TOKEN_NS,
+    TOOL_MATCHED,
 ];

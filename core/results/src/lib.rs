@@ -39,6 +39,7 @@ pub mod manifest;
 pub mod profile;
 pub mod span;
 pub mod telemetry;
+pub mod tool;
 pub mod wer;
 
 /// What can go wrong reading or writing a results folder's files.

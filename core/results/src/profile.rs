@@ -74,6 +74,46 @@ pub struct Profile {
     /// scenario can measure each lane alone and both together.
     #[serde(default, skip_serializing_if = "Lanes::is_all")]
     pub lanes: Lanes,
+    /// Where tool results are cached (`none`, `memory`, `redis`), keyed by the tool's name and
+    /// arguments (`docs/scenarios.md`, "Tools").
+    #[serde(default, skip_serializing_if = "ToolCache::is_none")]
+    pub tool_cache: ToolCache,
+    /// How long a cached tool result stays fresh (s).
+    #[serde(default = "default_tool_cache_ttl_s")]
+    pub tool_cache_ttl_s: u64,
+}
+
+/// Where a profile caches tool results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolCache {
+    /// No cache: every call goes to the tool's API.
+    #[default]
+    None,
+    /// A map in latlab's process, one per profile.
+    Memory,
+    /// A real Redis (`[tools] redis_url`, or a `redis-server` latlab starts for the run).
+    Redis,
+}
+
+impl ToolCache {
+    /// Whether there is no cache.
+    pub fn is_none(&self) -> bool {
+        *self == ToolCache::None
+    }
+
+    /// The name as written in scenarios and results.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolCache::None => "none",
+            ToolCache::Memory => "memory",
+            ToolCache::Redis => "redis",
+        }
+    }
+}
+
+fn default_tool_cache_ttl_s() -> u64 {
+    300
 }
 
 /// Which lanes a profile runs.
@@ -197,6 +237,8 @@ impl Profile {
             local: LocalKnobs::default(),
             video: VideoKnobs::default(),
             lanes: Lanes::All,
+            tool_cache: ToolCache::None,
+            tool_cache_ttl_s: default_tool_cache_ttl_s(),
         }
     }
 }

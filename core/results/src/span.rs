@@ -20,6 +20,9 @@ pub enum Stage {
     Stt,
     /// The language model's streamed reply.
     Llm,
+    /// A tool the LLM called (function calling): the call complete in the stream → its result
+    /// in hand (from the cache or the tool's API). Skipped on turns without a tool call.
+    Tool,
     /// Text-to-speech of the reply.
     Tts,
     /// The whole turn: scheduled end of user speech to first audible agent sample.
@@ -28,10 +31,11 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 5] = [
+    pub const ALL: [Stage; 6] = [
         Stage::Endpoint,
         Stage::Stt,
         Stage::Llm,
+        Stage::Tool,
         Stage::Tts,
         Stage::Turn,
     ];
@@ -47,6 +51,7 @@ impl Stage {
             Stage::Endpoint => "endpoint",
             Stage::Stt => "stt",
             Stage::Llm => "llm",
+            Stage::Tool => "tool",
             Stage::Tts => "tts",
             Stage::Turn => "turn",
         }
@@ -54,10 +59,11 @@ impl Stage {
 }
 
 /// The stages' names as written in results, in [`Stage::ALL`] order.
-pub const STAGE_NAMES: [&str; 5] = [
+pub const STAGE_NAMES: [&str; 6] = [
     Stage::Endpoint.as_str(),
     Stage::Stt.as_str(),
     Stage::Llm.as_str(),
+    Stage::Tool.as_str(),
     Stage::Tts.as_str(),
     Stage::Turn.as_str(),
 ];
@@ -226,6 +232,9 @@ pub struct Span {
     pub outcome: Outcome,
     /// The error, when `outcome` is `Error` (none when `Skipped`: the turn span says why).
     pub error: Option<StageError>,
+    /// On a `tool` span: whether its result came from the cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<crate::tool::CacheOutcome>,
 }
 
 /// Every stage boundary of one turn, in nanoseconds since the epoch: the row of `turns.parquet`.
@@ -296,6 +305,9 @@ pub struct TurnTimeline {
     /// Measurements at the caller's ear, on a run that called a running agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<crate::agent::AgentTurn>,
+    /// The tool the LLM called on this turn, and the second LLM round that spoke its result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<crate::tool::ToolTurn>,
 }
 
 /// A name that is not one of a closed set of names (a stage, an outcome, an error kind).

@@ -748,6 +748,7 @@ fn record(
                 span(Stage::Endpoint),
                 span(Stage::Stt),
                 span(Stage::Llm),
+                span(Stage::Tool),
                 span(Stage::Tts),
                 turn,
             ],

@@ -57,6 +57,25 @@ pub struct Turn {
     /// What an agent should reply, when the dataset knows.
     #[serde(default)]
     pub reply: Option<String>,
+    /// The tool an agent should call to answer this turn, when it needs one (the emulator's
+    /// LLM answers such a turn with that call; `docs/datasets.md`).
+    #[serde(default)]
+    pub tool: Option<ExpectedTool>,
+}
+
+/// A tool call a dataset turn expects.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedTool {
+    /// The function's name.
+    pub name: String,
+    /// Its arguments (a JSON object).
+    #[serde(default)]
+    pub arguments: serde_json::Map<String, serde_json::Value>,
+    /// What the tool returns, when the dataset scripts it (the emulator's tool API answers
+    /// with it; otherwise with a generated record).
+    #[serde(default)]
+    pub result: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]

@@ -90,6 +90,10 @@ fn call_labels(plan: &CallPlan, backends: &Backends) -> Arc<CallLabels> {
             endpoint_backend,
             backends.stt.name().to_string(),
             backends.llm.name().to_string(),
+            backends
+                .tools
+                .as_ref()
+                .map_or_else(|| "none".to_string(), |t| t.name().to_string()),
             backends.tts.name().to_string(),
             "pipeline".to_string(),
         ],

@@ -32,6 +32,12 @@ pub struct Backends {
     pub tts: Arc<dyn TextToSpeech>,
     /// The local endpointer of profiles with `endpointing = "vad"`.
     pub vad: Arc<dyn EndpointerFactory>,
+    /// Tools the LLM may call, when the scenario has `[tools]`.
+    pub tools: Option<Arc<crate::tools::Tools>>,
+    /// The profile's tool-result cache (`tool_cache`), when it has one.
+    pub tool_cache: Option<Arc<dyn crate::tools::ToolCacheStore>>,
+    /// The cache's key namespace (the run and profile, so profiles never share results).
+    pub cache_namespace: String,
     /// The system prompt that starts each conversation.
     pub system_prompt: String,
 }

@@ -79,7 +79,7 @@ pub(super) fn finish(
     answered: &Answered,
     next_start_ns: Option<u64>,
     speed: f64,
-) -> (TurnTimeline, [SpanRecord; 5]) {
+) -> (TurnTimeline, [SpanRecord; 6]) {
     let anchor = heard.end_scheduled_ns;
     let eos_error = heard
         .eos_ns
@@ -143,6 +143,7 @@ pub(super) fn finish(
         outcome: if ok { Outcome::Ok } else { Outcome::Error },
         error: first_error.clone(),
         agent: None,
+        tool: None,
     };
 
     let span = |stage: Stage| SpanRecord::new(labels, id.turn, stage, anchor);
@@ -237,5 +238,6 @@ pub(super) fn finish(
     turn.outcome = timeline.outcome;
     turn.error = first_error;
 
-    (timeline, [endpoint, stt, llm, tts, turn])
+    let tool = span(Stage::Tool);
+    (timeline, [endpoint, stt, llm, tool, tts, turn])
 }

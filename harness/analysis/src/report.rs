@@ -24,7 +24,7 @@ use latlab_results::span::Stage;
 use latlab_results::wer::word_errors;
 
 /// Stages in pipeline order (`turn` is voice-to-voice).
-pub const STAGES: [&str; 5] = latlab_results::span::STAGE_NAMES;
+pub const STAGES: [&str; 6] = latlab_results::span::STAGE_NAMES;
 /// The percentiles every summary row carries.
 pub const QUANTILES: [(f64, &str); 4] =
     [(0.50, "p50"), (0.90, "p90"), (0.95, "p95"), (0.99, "p99")];

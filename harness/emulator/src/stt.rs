@@ -721,6 +721,7 @@ mod tests {
             end_ms: 2000,
             text: "Hi, there!".into(),
             reply: None,
+            tool: None,
         };
         let words = spread_words(&turn);
         assert_eq!(words.len(), 2);

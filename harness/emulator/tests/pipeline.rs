@@ -23,7 +23,7 @@ struct Collect {
 }
 
 impl SpanSink for Collect {
-    fn record_turn(&self, timeline: TurnTimeline, spans: [SpanRecord; 5]) {
+    fn record_turn(&self, timeline: TurnTimeline, spans: [SpanRecord; 6]) {
         let spans = spans.iter().map(SpanRecord::to_span).collect();
         self.turns.lock().unwrap().push((timeline, spans));
     }
@@ -84,6 +84,9 @@ async fn a_real_time_call_is_paced_and_fully_timed() {
         ),
         vad: Arc::new(latlab_core::backends::energy_vad::EnergyVadFactory),
         system_prompt: "be brief".into(),
+        tools: None,
+        tool_cache: None,
+        cache_namespace: String::new(),
     };
     let call = Arc::new(data.call("call-07").unwrap().clone());
     let samples = Arc::new(call.load_samples().unwrap());

@@ -218,7 +218,7 @@ struct TargetSpec {
 
 /// Stage names latlab records; others are accepted (a stage a future pipeline records) and
 /// simply have no samples until then.
-pub const KNOWN_STAGES: [&str; 5] = latlab_results::span::STAGE_NAMES;
+pub const KNOWN_STAGES: [&str; 6] = latlab_results::span::STAGE_NAMES;
 
 impl Targets {
     /// Reads and validates a targets file.

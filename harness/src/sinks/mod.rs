@@ -243,7 +243,7 @@ fn append<T: serde::Serialize>(log: &mut BufWriter<File>, item: &T) -> std::io::
 }
 
 impl SpanSink for RunSink {
-    fn record_turn(&self, timeline: TurnTimeline, spans: [SpanRecord; 5]) {
+    fn record_turn(&self, timeline: TurnTimeline, spans: [SpanRecord; 6]) {
         self.recorder.record_turn(timeline, spans);
     }
 

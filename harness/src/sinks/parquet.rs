@@ -175,6 +175,12 @@ pub fn spans_table(spans: &[Span]) -> Table {
             spans
                 .iter()
                 .map(|s| s.error.as_ref().map(|e| e.message.clone())),
+        )
+        .str(
+            c::CACHE,
+            spans
+                .iter()
+                .map(|s| s.cache.map(|c| c.as_str().to_string())),
         );
     t
 }
@@ -243,7 +249,50 @@ pub fn turns_table(turns: &[TurnTimeline]) -> Table {
                 .map(|x| x.error.as_ref().map(|e| e.message.clone())),
         );
     agent_columns(&mut t, turns);
+    tool_columns(&mut t, turns);
     t
+}
+
+/// The `tool_*` and `llm2_*` columns of the turns table: null on a turn without a tool call.
+fn tool_columns(t: &mut Table, turns: &[TurnTimeline]) {
+    use latlab_core::timing::ToolTurn;
+    let at = |f: fn(&ToolTurn) -> Option<u64>| {
+        turns
+            .iter()
+            .map(move |x| x.tool.as_ref().and_then(f).and_then(ns))
+    };
+    t.str(
+        c::TOOL_NAME,
+        turns
+            .iter()
+            .map(|x| x.tool.as_ref().map(|u| u.name.clone())),
+    )
+    .str(
+        c::TOOL_ARGUMENTS,
+        turns
+            .iter()
+            .map(|x| x.tool.as_ref().map(|u| u.arguments.clone())),
+    )
+    .i64(c::TOOL_CALL_NS, at(|u| u.call_ns))
+    .i64(c::TOOL_SENT_NS, at(|u| u.sent_ns))
+    .i64(c::TOOL_RESULT_NS, at(|u| u.result_ns))
+    .str(
+        c::TOOL_CACHE,
+        turns.iter().map(|x| {
+            x.tool
+                .as_ref()
+                .and_then(|u| u.cache)
+                .map(|c| c.as_str().to_string())
+        }),
+    )
+    .i64(c::LLM2_REQUEST_SENT_NS, at(|u| u.llm2_request_sent_ns))
+    .i64(c::LLM2_FIRST_TOKEN_NS, at(|u| u.llm2_first_token_ns))
+    .bool(
+        c::TOOL_MATCHED,
+        turns
+            .iter()
+            .map(|x| x.tool.as_ref().and_then(|u| u.matched)),
+    );
 }
 
 /// The `agent_*` columns of the turns table: null on a run that built its own pipeline.
