@@ -117,6 +117,31 @@ pub struct LlmRequest {
     pub reuse_connection: bool,
     /// The session (`<call>#<iteration>`).
     pub session: String,
+    /// Functions the model may call (OpenAI's `tools` array), when the run has tools.
+    pub tools: Option<serde_json::Value>,
+    /// The second round of a tool turn: the model's call and the tool's result, appended to
+    /// `messages` as the assistant's `tool_calls` message and a `tool` message.
+    pub tool_exchange: Option<ToolExchange>,
+}
+
+/// A function call the model made.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ToolCall {
+    /// The call's id (`call_…`), which the tool's result refers to.
+    pub id: String,
+    /// The function.
+    pub name: String,
+    /// Its arguments as streamed (JSON text, not checked).
+    pub arguments: String,
+}
+
+/// A tool call and its result, for the second LLM round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolExchange {
+    /// What the model called.
+    pub call: ToolCall,
+    /// What the tool returned (JSON text).
+    pub result: String,
 }
 
 /// A reply arriving token by token.
@@ -126,6 +151,11 @@ pub trait TokenStream: Send {
     async fn next_token(&mut self) -> Option<Result<String, StageError>>;
     /// Completion tokens as counted by the server, when it said.
     fn usage_tokens(&self) -> Option<u64>;
+    /// The function calls the reply made, complete once `next_token` has returned `None`
+    /// (a model without function calling makes none).
+    fn tool_calls(&mut self) -> Vec<ToolCall> {
+        Vec::new()
+    }
 }
 
 /// A chat language model.

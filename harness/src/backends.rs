@@ -580,6 +580,8 @@ pub async fn warm_up(
             stream: true,
             reuse_connection: true,
             session: info.session.clone(),
+            tools: None,
+            tool_exchange: None,
         };
         let llm = async {
             let mut stream = backends.llm.start(&request).await?;

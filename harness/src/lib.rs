@@ -24,4 +24,5 @@ pub mod scenario;
 pub mod sinks;
 pub mod summary;
 pub mod telemetry;
+pub mod tools;
 pub mod vision;

@@ -88,7 +88,31 @@ pub async fn run(
     });
     let detectors = load_detectors(&setup, emulator.as_ref()).await?;
     let dir = results_dir(opts, &scenario.spec.name)?;
+    // Tool caches, one per profile (Redis profiles share a server latlab starts, dropped —
+    // killed — when `run` returns, whichever way it returns).
+    let mut backends = backends;
+    let mut redis_server = None;
+    let mut cache_fact = serde_json::Value::Null;
+    if let Some(tools) = &scenario.spec.tools {
+        let (caches, server, fact) =
+            crate::tools::caches(tools, &setup.profiles, scenario.spec.limits.timeouts()).await?;
+        redis_server = server;
+        cache_fact = fact;
+        let run_id = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for ((answerer, cache), profile) in backends.iter_mut().zip(caches).zip(&setup.profiles) {
+            if let Answerer::Pipeline(b) = answerer {
+                b.tool_cache = cache;
+                b.cache_namespace = format!("latlab:{run_id}:{}", profile.name);
+            }
+        }
+    }
     let mut manifest = opening_manifest(&setup, &backend_set, &dir)?;
+    if !cache_fact.is_null() {
+        manifest.backends["tool_cache"] = cache_fact;
+    }
     if let (Some(spec), Some(Answerer::Agent(target))) = (&scenario.spec.agent, backends.first()) {
         manifest.agent = Some(spec.facts(target));
     }
@@ -141,6 +165,7 @@ pub async fn run(
     close_manifest(&mut manifest, &setup, &recorded, &totals, &clock, &live);
     record_telemetry(&mut manifest, telemetry);
     manifest.write(&dir)?;
+    drop(redis_server);
     Ok(RunResult { dir, manifest })
 }
 
@@ -292,6 +317,18 @@ fn load_backends(
         return Ok((BackendSet::none(fact), answerers));
     }
     let mut backend_set = BackendSet::new(scenario, emulator, scenario.spec.limits.timeouts())?;
+    if let Some(tools) = &scenario.spec.tools {
+        let built = tools.tools(
+            scenario.path.parent().unwrap_or(Path::new(".")),
+            emulator.map(Emulator::tools_url),
+            scenario.spec.limits.timeouts(),
+        )?;
+        backend_set.fact["tools"] = serde_json::json!({
+            "backend": built.name(),
+            "functions": built.functions().iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
+        });
+        backend_set.tools = Some(Arc::new(built));
+    }
     let mut backends = Vec::with_capacity(setup.profiles.len());
     for profile in &setup.profiles {
         backends.push(Answerer::Pipeline(

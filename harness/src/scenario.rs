@@ -98,6 +98,9 @@ pub struct ScenarioSpec {
     /// `backends` (`docs/agents.md`).
     #[serde(default)]
     pub agent: Option<crate::agent::AgentSpec>,
+    /// Functions the LLM may call and the API that runs them (`docs/scenarios.md`, "Tools").
+    #[serde(default)]
+    pub tools: Option<crate::tools::ToolsSpec>,
 }
 
 fn default_seed() -> u64 {
@@ -602,6 +605,28 @@ impl Scenario {
                 }
             })?;
         }
+        if let Some(tools) = &spec.tools {
+            tools.validate().map_err(|(key, message)| {
+                let line = line_of(&text, &format!("tools.{key}"));
+                ScenarioError::Invalid {
+                    path: path.to_path_buf(),
+                    line,
+                    key: format!("tools.{key}"),
+                    message,
+                }
+            })?;
+        }
+        if spec.tools.is_none()
+            && let Some(p) = profiles.iter().find(|p| !p.tool_cache.is_none())
+        {
+            return Err(invalid(
+                "tool_cache",
+                format!(
+                    "profile {}: a tool cache without [tools] (no function to call)",
+                    p.name
+                ),
+            ));
+        }
         if let Some(agent) = &spec.agent {
             agent.validate(&profiles).map_err(|(key, message)| {
                 let line = line_of(&text, &format!("agent.{key}"));
@@ -657,7 +682,14 @@ impl Scenario {
     pub fn uses_emulator(&self) -> bool {
         let audio = match &self.spec.agent {
             Some(agent) => agent.uses_emulator(),
-            None => self.spec.backends.cloud_urls().any(|u| u == EMULATOR),
+            None => {
+                self.spec.backends.cloud_urls().any(|u| u == EMULATOR)
+                    || self
+                        .spec
+                        .tools
+                        .as_ref()
+                        .is_some_and(|t| t.url == crate::tools::EMULATOR)
+            }
         };
         (self.runs_audio() && audio) || self.spec.video.as_ref().is_some_and(|v| v.uses_emulator())
     }

@@ -49,7 +49,8 @@ pub fn summarize(spans: &[Span]) -> Vec<Row> {
         groups.entry((p, s.stage)).or_default().push(s);
     }
     // A called agent is opaque: its endpoint, STT, LLM and TTS spans are all skipped and
-    // carry the agent's name, the turn span's backend. They have nothing to summarise.
+    // carry the agent's name, the turn span's backend; a run without tools has only skipped
+    // `tool` spans of backend `none`. They have nothing to summarise.
     let turn_backend: BTreeMap<usize, String> = groups
         .iter()
         .filter(|((_, stage), _)| *stage == Stage::Turn)
@@ -60,9 +61,10 @@ pub fn summarize(spans: &[Span]) -> Vec<Row> {
         .filter(|((p, stage), spans)| {
             !(*stage != Stage::Turn
                 && spans.iter().all(|s| s.outcome == Outcome::Skipped)
-                && turn_backend
-                    .get(p)
-                    .is_some_and(|b| spans.iter().all(|s| &s.backend == b)))
+                && (spans.iter().all(|s| s.backend == "none")
+                    || turn_backend
+                        .get(p)
+                        .is_some_and(|b| spans.iter().all(|s| &s.backend == b))))
         })
         .map(|((p, stage), spans)| {
             let mut ok: Vec<i64> = spans

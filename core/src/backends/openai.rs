@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiKey, HttpClients, Timeouts, join_url, next_chunk, reject_status, send};
-use crate::stage::{LanguageModel, LlmRequest, TokenStream};
+use crate::stage::{LanguageModel, LlmRequest, TokenStream, ToolCall};
 use crate::timing::{ErrorKind, StageError};
 
 /// Scenario settings of the OpenAI-compatible backend.
@@ -95,13 +95,33 @@ impl LanguageModel for OpenAiLlm {
     }
 
     async fn start(&self, request: &LlmRequest) -> Result<Box<dyn TokenStream>, StageError> {
+        let mut messages = serde_json::to_value(&request.messages).unwrap_or_default();
+        if let (Some(x), Some(list)) = (&request.tool_exchange, messages.as_array_mut()) {
+            list.push(serde_json::json!({
+                "role": "assistant",
+                "content": null,
+                "tool_calls": [{
+                    "id": x.call.id,
+                    "type": "function",
+                    "function": {"name": x.call.name, "arguments": x.call.arguments},
+                }],
+            }));
+            list.push(serde_json::json!({
+                "role": "tool",
+                "tool_call_id": x.call.id,
+                "content": x.result,
+            }));
+        }
         let mut body = serde_json::json!({
             "model": self.config.model,
-            "messages": request.messages,
+            "messages": messages,
             "stream": request.stream,
             "max_tokens": self.config.max_tokens,
             "temperature": self.config.temperature,
         });
+        if let Some(tools) = &request.tools {
+            body["tools"] = tools.clone();
+        }
         if request.stream {
             body["stream_options"] = serde_json::json!({"include_usage": true});
         }
@@ -124,6 +144,7 @@ impl LanguageModel for OpenAiLlm {
                 pending: VecDeque::new(),
                 usage: None,
                 done: false,
+                calls: Vec::new(),
             }))
         } else {
             let bytes = match tokio::time::timeout(self.timeouts.response(), resp.bytes()).await {
@@ -139,15 +160,25 @@ impl LanguageModel for OpenAiLlm {
             let completion: Completion = serde_json::from_slice(&bytes).map_err(|e| {
                 StageError::new(ErrorKind::Protocol, format!("malformed completion: {e}"))
             })?;
-            let content = completion
-                .choices
-                .into_iter()
-                .next()
-                .and_then(|c| c.message.content)
+            let message = completion.choices.into_iter().next().map(|c| c.message);
+            let calls: Vec<ToolCall> = message
+                .as_ref()
+                .map(|m| {
+                    m.tool_calls
+                        .iter()
+                        .map(|c| ToolCall {
+                            id: c.id.clone(),
+                            name: c.function.name.clone(),
+                            arguments: c.function.arguments.clone(),
+                        })
+                        .collect()
+                })
                 .unwrap_or_default();
+            let content = message.and_then(|m| m.content).unwrap_or_default();
             Ok(Box::new(WholeReply {
-                content: Some(content),
+                content: (!content.is_empty() || calls.is_empty()).then_some(content),
                 usage: completion.usage.map(|u| u.completion_tokens),
+                calls,
             }))
         }
     }
@@ -167,6 +198,22 @@ struct CompletionChoice {
 #[derive(Deserialize)]
 struct CompletionMessage {
     content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<WholeToolCall>,
+}
+
+#[derive(Deserialize)]
+struct WholeToolCall {
+    #[serde(default)]
+    id: String,
+    function: WholeFunction,
+}
+
+#[derive(Deserialize)]
+struct WholeFunction {
+    name: String,
+    #[serde(default)]
+    arguments: String,
 }
 
 #[derive(Deserialize)]
@@ -192,11 +239,62 @@ struct ChunkChoice {
 struct Delta {
     #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+/// A piece of a streamed function call: the first piece of call `index` carries its id and
+/// name, later ones pieces of its arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct ToolCallDelta {
+    /// Which call of the reply (calls stream one after another).
+    #[serde(default)]
+    pub index: u32,
+    /// The call's id, on its first piece.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The function's name and a piece of its arguments.
+    #[serde(default)]
+    pub function: Option<FunctionDelta>,
+}
+
+/// `tool_calls[].function` of a stream chunk.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct FunctionDelta {
+    /// The function's name, on the call's first piece.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A piece of the arguments' JSON text.
+    #[serde(default)]
+    pub arguments: Option<String>,
+}
+
+/// Adds `deltas` to the calls assembled so far.
+fn assemble(calls: &mut Vec<ToolCall>, deltas: Vec<ToolCallDelta>) {
+    for d in deltas {
+        let i = d.index as usize;
+        if calls.len() <= i {
+            calls.resize_with(i + 1, ToolCall::default);
+        }
+        let call = &mut calls[i];
+        if let Some(id) = d.id {
+            call.id = id;
+        }
+        if let Some(f) = d.function {
+            if let Some(name) = f.name {
+                call.name.push_str(&name);
+            }
+            if let Some(args) = f.arguments {
+                call.arguments.push_str(&args);
+            }
+        }
+    }
 }
 
 struct WholeReply {
     content: Option<String>,
     usage: Option<u64>,
+    calls: Vec<ToolCall>,
 }
 
 #[async_trait]
@@ -207,6 +305,9 @@ impl TokenStream for WholeReply {
     fn usage_tokens(&self) -> Option<u64> {
         self.usage
     }
+    fn tool_calls(&mut self) -> Vec<ToolCall> {
+        std::mem::take(&mut self.calls)
+    }
 }
 
 struct SseTokens {
@@ -216,6 +317,7 @@ struct SseTokens {
     pending: VecDeque<String>,
     usage: Option<u64>,
     done: bool,
+    calls: Vec<ToolCall>,
 }
 
 /// What one SSE event of a Chat Completions stream means.
@@ -223,6 +325,13 @@ struct SseTokens {
 pub enum SseEvent {
     /// Content pieces (possibly none: role-only or finish chunks).
     Content(Vec<String>),
+    /// Pieces of function calls (and any content the same chunk carried).
+    ToolCalls {
+        /// Content pieces.
+        content: Vec<String>,
+        /// Function-call pieces.
+        deltas: Vec<ToolCallDelta>,
+    },
     /// The usage chunk.
     Usage(u64),
     /// `data: [DONE]`.
@@ -258,14 +367,21 @@ pub fn parse_event(event: &str) -> Result<Option<SseEvent>, StageError> {
     {
         return Ok(Some(SseEvent::Usage(u.completion_tokens)));
     }
-    Ok(Some(SseEvent::Content(
-        chunk
-            .choices
-            .into_iter()
-            .filter_map(|c| c.delta.content)
-            .filter(|c| !c.is_empty())
-            .collect(),
-    )))
+    let mut content = Vec::new();
+    let mut deltas = Vec::new();
+    for c in chunk.choices {
+        if let Some(text) = c.delta.content.filter(|c| !c.is_empty()) {
+            content.push(text);
+        }
+        if let Some(calls) = c.delta.tool_calls {
+            deltas.extend(calls);
+        }
+    }
+    if deltas.is_empty() {
+        Ok(Some(SseEvent::Content(content)))
+    } else {
+        Ok(Some(SseEvent::ToolCalls { content, deltas }))
+    }
 }
 
 /// The longest SSE event accepted: a server that never ends an event must not make the client
@@ -348,6 +464,10 @@ impl TokenStream for SseTokens {
                     Ok(Some(SseEvent::Done)) => self.done = true,
                     Ok(Some(SseEvent::Usage(n))) => self.usage = Some(n),
                     Ok(Some(SseEvent::Content(pieces))) => self.pending.extend(pieces),
+                    Ok(Some(SseEvent::ToolCalls { content, deltas })) => {
+                        self.pending.extend(content);
+                        assemble(&mut self.calls, deltas);
+                    }
                 }
                 continue;
             }
@@ -371,6 +491,10 @@ impl TokenStream for SseTokens {
     fn usage_tokens(&self) -> Option<u64> {
         self.usage
     }
+
+    fn tool_calls(&mut self) -> Vec<ToolCall> {
+        std::mem::take(&mut self.calls)
+    }
 }
 
 #[cfg(test)]
@@ -393,6 +517,35 @@ mod tests {
         assert_eq!(
             parse_event(r#"data: {"id": broken"#).unwrap_err().kind,
             ErrorKind::Protocol
+        );
+    }
+
+    #[test]
+    fn streamed_tool_calls_assemble_from_their_pieces() {
+        let events = [
+            r#"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"order_status","arguments":""}}]},"finish_reason":null}]}"#,
+            r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"order_"}}]},"finish_reason":null}]}"#,
+            r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"id\":\"1234\"}"}}]},"finish_reason":null}]}"#,
+            r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+        ];
+        let mut calls = Vec::new();
+        for e in events {
+            match parse_event(e).unwrap() {
+                Some(SseEvent::ToolCalls { content, deltas }) => {
+                    assert!(content.is_empty());
+                    assemble(&mut calls, deltas);
+                }
+                Some(SseEvent::Content(c)) => assert!(c.is_empty()),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            calls,
+            vec![ToolCall {
+                id: "call_1".into(),
+                name: "order_status".into(),
+                arguments: r#"{"order_id":"1234"}"#.into(),
+            }]
         );
     }
 

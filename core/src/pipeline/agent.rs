@@ -9,13 +9,18 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::Backends;
 use super::turn::Answered;
 use crate::audio::AudioProbe;
 use crate::clock::Epoch;
+use crate::dataset::ExpectedTool;
 use crate::profile::{Profile, TtsStart};
-use crate::stage::{ChatMessage, LanguageModel, LlmRequest, TextToSpeech, TtsRequest};
+use crate::stage::{
+    ChatMessage, LanguageModel, LlmRequest, TextToSpeech, ToolCall, ToolExchange, TtsRequest,
+};
 use crate::text::SentenceSplitter;
-use crate::timing::{ErrorKind, StageError};
+use crate::timing::{CacheOutcome, ErrorKind, StageError, ToolTurn};
+use crate::tools::{ToolResult, Tools, cache_key, parse_arguments};
 
 /// A reply whose text is complete and whose speech may still be streaming.
 pub(super) struct Speaking {
@@ -64,14 +69,18 @@ pub(super) struct Queued {
 
 /// Answers one turn; `history` is the conversation before it, ending with the user's words.
 /// Returns when the LLM's reply is complete; [`Speaking::finish`] waits for its speech.
+///
+/// With tools, the first round may end in a function call instead of words: the call runs
+/// (through the profile's cache), and a second round with its result streams the spoken
+/// answer. Only a reply's first call is made (a voice turn asks one thing; document the rest).
 pub(super) async fn answer(
     epoch: Epoch,
     profile: &Profile,
-    llm: &Arc<dyn LanguageModel>,
-    tts: &Arc<dyn TextToSpeech>,
+    backends: &Backends,
     messages: Vec<ChatMessage>,
     session: &str,
     queued: Queued,
+    expected: Option<&ExpectedTool>,
 ) -> Speaking {
     let mut out = Answered {
         llm_queued_ns: Some(queued.at_ns),
@@ -81,54 +90,66 @@ pub(super) async fn answer(
     let (sentences, sentence_rx) = mpsc::unbounded_channel::<String>();
     let speaker = tokio::spawn(speak(
         epoch,
-        Arc::clone(tts),
+        Arc::clone(&backends.tts),
         profile.tts_streaming,
         profile.connection_reuse,
         session.to_string(),
         sentence_rx,
     ));
-
-    let request = LlmRequest {
+    let tools = backends.tools.as_ref().filter(|t| !t.functions().is_empty());
+    let mut request = LlmRequest {
         messages,
         stream: profile.llm_streaming,
         reuse_connection: profile.connection_reuse,
         session: session.to_string(),
+        tools: tools.map(|t| t.definitions()),
+        tool_exchange: None,
+    };
+    let mut replying = Replying {
+        splitter: SentenceSplitter::new(),
+        pieces: 0,
+        usage: 0,
+        first_token_ns: None,
     };
     out.llm_sent_ns = Some(epoch.elapsed_ns());
-    let mut splitter = SentenceSplitter::new();
-    let mut pieces = 0u64;
-    let mut usage = None;
-    match llm.start(&request).await {
-        Err(e) => out.llm_error = Some(e),
-        Ok(mut stream) => {
-            while let Some(next) = stream.next_token().await {
-                match next {
-                    Err(e) => {
-                        out.llm_error = Some(e);
-                        break;
-                    }
-                    Ok(token) => {
-                        let now = epoch.elapsed_ns();
-                        out.llm_first_token_ns.get_or_insert(now);
-                        out.llm_end_ns = Some(now);
-                        pieces += 1;
-                        out.reply.push_str(&token);
-                        if profile.tts_start == TtsStart::FirstSentence {
-                            for sentence in splitter.push(&token) {
-                                out.first_sentence_ns.get_or_insert(now);
-                                let _ = sentences.send(sentence);
-                            }
-                        }
-                    }
-                }
+    let calls = replying
+        .round(epoch, profile, &backends.llm, &request, &mut out, &sentences)
+        .await;
+    if let (Some(tools), Some(call), None) = (tools, calls.into_iter().next(), &out.llm_error) {
+        let mut tool = ToolTurn {
+            name: call.name.clone(),
+            arguments: call.arguments.clone(),
+            call_ns: Some(epoch.elapsed_ns()),
+            matched: expected.map(|e| e.name == call.name && same_arguments(e, &call.arguments)),
+            ..ToolTurn::default()
+        };
+        match run_tool(epoch, profile, backends, tools, &call, session, &mut tool).await {
+            Ok(result) => {
+                out.tool_bytes = result.bytes;
+                request.tool_exchange = Some(ToolExchange {
+                    call,
+                    result: result.content,
+                });
+                tool.llm2_request_sent_ns = Some(epoch.elapsed_ns());
+                replying.first_token_ns = None;
+                // A second call in the spoken round is not made: its words are the answer.
+                let _ = replying
+                    .round(epoch, profile, &backends.llm, &request, &mut out, &sentences)
+                    .await;
+                tool.llm2_first_token_ns = replying.first_token_ns;
             }
-            usage = stream.usage_tokens();
+            Err(e) => out.tool_error = Some(e),
         }
+        out.tool = Some(tool);
     }
-    out.tokens = usage.unwrap_or(pieces);
-    if out.llm_error.is_none() {
+    out.tokens = if replying.usage > 0 {
+        replying.usage
+    } else {
+        replying.pieces
+    };
+    if out.llm_error.is_none() && out.tool_error.is_none() {
         let rest = match profile.tts_start {
-            TtsStart::FirstSentence => splitter.finish(),
+            TtsStart::FirstSentence => replying.splitter.finish(),
             TtsStart::FullReply => Some(out.reply.trim().to_string()).filter(|r| !r.is_empty()),
         };
         if let Some(rest) = rest {
@@ -143,6 +164,112 @@ pub(super) async fn answer(
     }
     drop(sentences);
     Speaking { out, speaker }
+}
+
+/// A reply's text as it streams in, over one or two LLM rounds.
+struct Replying {
+    splitter: SentenceSplitter,
+    pieces: u64,
+    usage: u64,
+    /// The round's first content token.
+    first_token_ns: Option<u64>,
+}
+
+impl Replying {
+    /// Streams one LLM round: its words go to the speaker sentence by sentence (as the
+    /// profile says); returns the function calls it made.
+    async fn round(
+        &mut self,
+        epoch: Epoch,
+        profile: &Profile,
+        llm: &Arc<dyn LanguageModel>,
+        request: &LlmRequest,
+        out: &mut Answered,
+        sentences: &mpsc::UnboundedSender<String>,
+    ) -> Vec<ToolCall> {
+        let mut stream = match llm.start(request).await {
+            Err(e) => {
+                out.llm_error = Some(e);
+                return Vec::new();
+            }
+            Ok(stream) => stream,
+        };
+        let mut pieces = 0;
+        while let Some(next) = stream.next_token().await {
+            match next {
+                Err(e) => {
+                    out.llm_error = Some(e);
+                    break;
+                }
+                Ok(token) => {
+                    let now = epoch.elapsed_ns();
+                    out.llm_first_token_ns.get_or_insert(now);
+                    self.first_token_ns.get_or_insert(now);
+                    out.llm_end_ns = Some(now);
+                    pieces += 1;
+                    out.reply.push_str(&token);
+                    if profile.tts_start == TtsStart::FirstSentence {
+                        for sentence in self.splitter.push(&token) {
+                            out.first_sentence_ns.get_or_insert(now);
+                            let _ = sentences.send(sentence);
+                        }
+                    }
+                }
+            }
+        }
+        self.pieces += pieces;
+        self.usage += stream.usage_tokens().unwrap_or(0);
+        if out.llm_error.is_some() {
+            return Vec::new();
+        }
+        stream.tool_calls()
+    }
+}
+
+/// Runs a tool call: its arguments checked, then the profile's cache, then the tool's API
+/// (storing the result on a miss). A cache that cannot be read fails the tool stage; one that
+/// cannot be written does not (the turn has its result).
+async fn run_tool(
+    epoch: Epoch,
+    profile: &Profile,
+    backends: &Backends,
+    tools: &Tools,
+    call: &ToolCall,
+    session: &str,
+    tool: &mut ToolTurn,
+) -> Result<ToolResult, StageError> {
+    parse_arguments(&call.arguments)?;
+    let key = cache_key(&backends.cache_namespace, &call.name, &call.arguments);
+    let cache = backends.tool_cache.as_ref();
+    if let Some(cache) = cache {
+        if let Some(content) = cache.get(&key).await? {
+            tool.cache = Some(CacheOutcome::Hit);
+            tool.result_ns = Some(epoch.elapsed_ns());
+            return Ok(ToolResult {
+                bytes: content.len() as u64,
+                content,
+            });
+        }
+        tool.cache = Some(CacheOutcome::Miss);
+    } else {
+        tool.cache = Some(CacheOutcome::Off);
+    }
+    tool.sent_ns = Some(epoch.elapsed_ns());
+    let result = tools
+        .call(&call.name, &call.arguments, session, profile.connection_reuse)
+        .await?;
+    tool.result_ns = Some(epoch.elapsed_ns());
+    if let Some(cache) = cache {
+        let ttl = std::time::Duration::from_secs(profile.tool_cache_ttl_s.max(1));
+        let _ = cache.put(&key, &result.content, ttl).await;
+    }
+    Ok(result)
+}
+
+/// Whether the streamed arguments are the dataset's (as JSON values, key order aside).
+fn same_arguments(expected: &ExpectedTool, arguments: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(arguments)
+        .is_ok_and(|v| v == serde_json::Value::Object(expected.arguments.clone()))
 }
 
 #[derive(Debug, Default)]

@@ -135,6 +135,7 @@ fn start_answering(
         next_start: turns.next_start.clone(),
         speed: plan.schedule.speed,
         session: session.to_string(),
+        expected: plan.call.turns.iter().map(|t| t.tool.clone()).collect(),
     };
     (ready_tx, tokio::spawn(answering.answer_all(ready_rx)))
 }
@@ -149,6 +150,8 @@ struct Answering {
     next_start: Vec<Option<u64>>,
     speed: f64,
     session: String,
+    /// Each turn's expected tool call, from the dataset.
+    expected: Vec<Option<crate::dataset::ExpectedTool>>,
 }
 
 impl Answering {
@@ -180,11 +183,11 @@ impl Answering {
             let reply = agent::answer(
                 self.epoch,
                 &self.profile,
-                &self.backends.llm,
-                &self.backends.tts,
+                &self.backends,
                 history.clone(),
                 &self.session,
                 queued,
+                self.expected.get(index).and_then(Option::as_ref),
             )
             .await;
             if !reply.reply().trim().is_empty() {

@@ -54,6 +54,12 @@ pub(super) struct Answered {
     pub tts_audio_ms: f64,
     pub tts_lead_ms: f64,
     pub tts_error: Option<StageError>,
+    /// The tool the LLM called, when it called one.
+    pub tool: Option<crate::timing::ToolTurn>,
+    /// The tool stage's failure.
+    pub tool_error: Option<StageError>,
+    /// Bytes of the tool's result.
+    pub tool_bytes: u64,
 }
 
 /// Identity of a turn in results: its call's labels and its index in the call.
@@ -107,6 +113,7 @@ pub(super) fn finish(
         &eos_error,
         &stt_error,
         &answered.llm_error,
+        &answered.tool_error,
         &answered.tts_error,
     ]
     .into_iter()
@@ -143,7 +150,7 @@ pub(super) fn finish(
         outcome: if ok { Outcome::Ok } else { Outcome::Error },
         error: first_error.clone(),
         agent: None,
-        tool: None,
+        tool: answered.tool.clone(),
     };
 
     let span = |stage: Stage| SpanRecord::new(labels, id.turn, stage, anchor);
@@ -209,6 +216,23 @@ pub(super) fn finish(
     llm.outcome = stage_outcome(answered.llm_sent_ns.is_some(), &answered.llm_error);
     llm.error = answered.llm_error.clone();
 
+    let mut tool = span(Stage::Tool);
+    if let Some(t) = &answered.tool {
+        tool.scheduled_ns = t.call_ns.unwrap_or(llm.scheduled_ns);
+        tool.start_ns = t.sent_ns.or(t.call_ns);
+        tool.first_output_ns = t.result_ns;
+        tool.end_ns = t.result_ns;
+        tool.latency_ns = t.result_ns.map(|r| diff_ns(r, tool.scheduled_ns));
+        tool.units = Units {
+            bytes: t.result_ns.map(|_| answered.tool_bytes),
+            chars: Some(t.arguments.chars().count() as u64),
+            ..Units::default()
+        };
+        tool.cache = t.cache;
+    }
+    tool.outcome = stage_outcome(answered.tool.is_some(), &answered.tool_error);
+    tool.error = answered.tool_error.clone();
+
     let mut tts = span(Stage::Tts);
     tts.scheduled_ns = answered.first_sentence_ns.unwrap_or(llm.scheduled_ns);
     tts.start_ns = answered.tts_sent_ns;
@@ -238,6 +262,5 @@ pub(super) fn finish(
     turn.outcome = timeline.outcome;
     turn.error = first_error;
 
-    let tool = span(Stage::Tool);
     (timeline, [endpoint, stt, llm, tool, tts, turn])
 }

@@ -91,6 +91,8 @@ fn request(text: &str, stream: bool) -> LlmRequest {
         stream,
         reuse_connection: true,
         session: "call-02#0".into(),
+        tools: None,
+        tool_exchange: None,
     }
 }
 

@@ -951,6 +951,8 @@ mod tests {
             stream: true,
             reuse_connection: true,
             session: session.into(),
+            tools: None,
+            tool_exchange: None,
         }
     }
 
