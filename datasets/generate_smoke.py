@@ -569,10 +569,11 @@ def measure_snr(x: np.ndarray, spans: list[tuple[int, int]]) -> float:
 # --------------------------------------------------------------------------
 # Building a call
 # --------------------------------------------------------------------------
-def build_call(idx: int, call: Call, out_dir: Path, tmp: Path) -> tuple[dict, dict]:
-    # One generator per call, seeded by (SEED, index): editing one call does
-    # not reshuffle the others.
-    rng = np.random.default_rng([SEED, idx])
+def build_call(idx: int, call: Call, out_dir: Path, tmp: Path,
+               seed: int = SEED) -> tuple[dict, dict]:
+    # One generator per call, seeded by (seed, index): editing one call does
+    # not reshuffle the others. Other sets (generate_tools.py) pass their own.
+    rng = np.random.default_rng([seed, idx])
     speech_dbfs = rng.uniform(-24.0, -19.0)
     clips = []
     for t, turn in enumerate(call.turns):

@@ -425,6 +425,7 @@ async fn emulate(config: &Path) -> anyhow::Result<()> {
         emulator.agent_url(),
         emulator.agent_addr()
     );
+    println!("tools: {}/{{name}}", emulator.tools_url());
     println!("press Ctrl-C to stop");
     tokio::signal::ctrl_c().await?;
     println!("{}", serde_json::to_string_pretty(&emulator.stats())?);

@@ -25,6 +25,8 @@ pub struct EmulatorConfig {
     pub detector: DetectorConfig,
     /// A voice agent answering calls over Twilio Media Streams or binary PCM.
     pub agent: AgentConfig,
+    /// A company's tool API (`POST /{name}`), which the LLM's tool calls run against.
+    pub tools: ToolsConfig,
 }
 
 /// The emulated Deepgram live STT service.
@@ -72,6 +74,9 @@ pub struct LlmConfig {
     pub ttft: Timing,
     /// Gap between two tokens.
     pub inter_token: Timing,
+    /// Per tool call (a dataset turn with a `tool`, asked with `tools`): probability that its
+    /// streamed arguments are not valid JSON. Drawn apart from `faults`.
+    pub malformed_tool_arguments: f64,
 }
 
 impl Default for LlmConfig {
@@ -82,6 +87,37 @@ impl Default for LlmConfig {
             faults: Faults::default(),
             ttft: Timing::lognormal(250.0, 0.3),
             inter_token: Timing::lognormal(20.0, 0.3),
+            malformed_tool_arguments: 0.0,
+        }
+    }
+}
+
+/// The emulated tool API: `POST /{name}` with the arguments as a JSON object, answered with
+/// the dataset's scripted result or a generated record (see [`crate::tools`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolsConfig {
+    /// TCP port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// When set, `Authorization: Bearer <key>` must carry this key.
+    pub api_key: Option<String>,
+    /// Fault probabilities.
+    pub faults: Faults,
+    /// From the request (received whole) to the response: the company API is slower than a
+    /// cache in front of it, which is what a tool cache is for.
+    pub latency: Timing,
+    /// When not empty, the only tool names served; others get 404.
+    pub names: Vec<String>,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        ToolsConfig {
+            port: 0,
+            api_key: None,
+            faults: Faults::default(),
+            latency: Timing::lognormal(120.0, 0.3),
+            names: Vec::new(),
         }
     }
 }
@@ -367,6 +403,13 @@ impl EmulatorConfig {
         faults("llm.faults", &self.llm.faults)?;
         timing("llm.ttft", &self.llm.ttft)?;
         timing("llm.inter_token", &self.llm.inter_token)?;
+        let p = self.llm.malformed_tool_arguments;
+        if !(0.0..=1.0).contains(&p) {
+            return Err(EmulatorError::Config {
+                key: "llm.malformed_tool_arguments".into(),
+                message: format!("{p} is not a probability in [0, 1]"),
+            });
+        }
         faults("tts.faults", &self.tts.faults)?;
         timing("tts.ttfb", &self.tts.ttfb)?;
         timing("tts.chunk_gap", &self.tts.chunk_gap)?;
@@ -396,8 +439,25 @@ impl EmulatorConfig {
             u64::from(self.detector.max_boxes),
             1_000,
         )?;
-        self.agent.validate()
+        self.agent.validate()?;
+        faults("tools.faults", &self.tools.faults)?;
+        timing("tools.latency", &self.tools.latency)?;
+        if let Some(bad) = self.tools.names.iter().find(|n| !valid_tool_name(n)) {
+            return Err(EmulatorError::Config {
+                key: "tools.names".into(),
+                message: format!("{bad:?} is not a tool name ([A-Za-z0-9_-], 1 to 64 characters)"),
+            });
+        }
+        Ok(())
     }
+}
+
+/// OpenAI's rule for function names, which are also the tool API's paths.
+fn valid_tool_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// A standalone emulator config file: the config plus where the dataset lives.
@@ -418,6 +478,8 @@ struct ConfigFile {
     detector: DetectorConfig,
     #[serde(default)]
     agent: AgentConfig,
+    #[serde(default)]
+    tools: ToolsConfig,
 }
 
 /// Reads and validates a standalone TOML config. The optional top-level `dataset = "dir"` is
@@ -439,6 +501,7 @@ pub fn load_config(path: &Path) -> Result<(EmulatorConfig, Option<PathBuf>), Emu
         tts: file.tts,
         detector: file.detector,
         agent: file.agent,
+        tools: file.tools,
     };
     config.validate().map_err(|e| EmulatorError::ConfigFile {
         path: path.to_path_buf(),
@@ -494,6 +557,7 @@ mod tests {
         assert_eq!(config.llm.ttft, Timing::lognormal(250.0, 0.3));
         assert_eq!(config.detector, DetectorConfig::default());
         assert_eq!(config.agent, AgentConfig::default());
+        assert_eq!(config.tools, ToolsConfig::default());
         assert!(dataset.unwrap().ends_with("datasets/smoke"));
     }
 
@@ -532,6 +596,36 @@ mod tests {
         config.agent.chunk_ms = 0;
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("agent.chunk_ms"), "{err}");
+    }
+
+    #[test]
+    fn tools_section_parses_and_validates() {
+        let config: EmulatorConfig = toml::from_str(
+            "[llm]\nmalformed_tool_arguments = 0.25\n[tools]\nnames = [\"get_order_status\"]\nlatency = { dist = \"constant\", ms = 3.0 }\n[tools.faults]\nstall = 0.5\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.llm.malformed_tool_arguments, 0.25);
+        assert_eq!(config.tools.latency, Timing::constant(3.0));
+        assert_eq!(config.tools.faults.stall, 0.5);
+        assert_eq!(config.tools.names, ["get_order_status"]);
+        assert_eq!(
+            EmulatorConfig::default().tools.latency,
+            Timing::lognormal(120.0, 0.3)
+        );
+        let mut bad = EmulatorConfig::default();
+        bad.llm.malformed_tool_arguments = 1.5;
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("llm.malformed_tool_arguments"), "{err}");
+        let mut bad = EmulatorConfig::default();
+        bad.tools.faults.http_5xx = 2.0;
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("tools.faults"), "{err}");
+        let mut bad = EmulatorConfig::default();
+        bad.tools.names = vec!["orders/status".into()];
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("tools.names"), "{err}");
+        assert!(toml::from_str::<EmulatorConfig>("[tools]\nlatencyy = 3\n").is_err());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! latlab-emulator: a loopback server that speaks the wire protocols latlab measures —
 //! Deepgram live speech-to-text over WebSocket, OpenAI Chat Completions over SSE, ElevenLabs
 //! streaming text-to-speech over HTTP, the KServe v2 / Triton inference protocol of an object
-//! detector, and a voice agent answering calls over Twilio Media Streams or binary PCM — with
-//! seeded, configurable timing and faults.
+//! detector, a voice agent answering calls over Twilio Media Streams or binary PCM, and a
+//! company's tool API for the LLM's function calls — with seeded, configurable timing and faults.
 //!
 //! Tests and `latlab run` start it on ephemeral ports and point latlab's real clients at it,
 //! so the whole pipeline can be measured with known service latencies. Every delay and fault
@@ -23,6 +23,7 @@ pub mod stats;
 pub mod stream;
 pub mod stt;
 pub mod timing;
+pub mod tools;
 pub mod trace;
 pub mod tts;
 
@@ -51,7 +52,7 @@ pub(crate) fn session_of(headers: &axum::http::HeaderMap) -> &str {
 
 pub use config::{
     AgentConfig, AgentFaults, BargeIn, DetectorConfig, EmulatorConfig, LlmConfig, SttConfig,
-    TtsConfig, load_config,
+    ToolsConfig, TtsConfig, load_config,
 };
 pub use error::EmulatorError;
 pub use faults::{Fault, Faults};
@@ -77,7 +78,7 @@ impl Shutdown {
     }
 }
 
-/// A running emulator: five listeners on 127.0.0.1. Dropping it stops the services too,
+/// A running emulator: six listeners on 127.0.0.1. Dropping it stops the services too,
 /// but only [`Emulator::shutdown`] waits for them.
 #[derive(Debug)]
 pub struct Emulator {
@@ -86,16 +87,18 @@ pub struct Emulator {
     tts_addr: SocketAddr,
     detector_addr: SocketAddr,
     agent_addr: SocketAddr,
-    counters: [Arc<ServiceCounters>; 5],
+    tools_addr: SocketAddr,
+    counters: [Arc<ServiceCounters>; 6],
     trace: Arc<WireTrace>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
 }
 
 impl Emulator {
-    /// Validates `config`, binds the STT, LLM, TTS, detector and agent listeners on 127.0.0.1
-    /// (port 0 picks a free port) and serves until [`Emulator::shutdown`]. `dataset` gives the STT service its
-    /// transcripts and the LLM its replies; without it every STT tag is unknown.
+    /// Validates `config`, binds the STT, LLM, TTS, detector, agent and tool listeners on
+    /// 127.0.0.1 (port 0 picks a free port) and serves until [`Emulator::shutdown`]. `dataset`
+    /// gives the STT service its transcripts, the LLM its replies and tool calls, and the tool
+    /// API its scripted results; without it every STT tag is unknown.
     pub async fn start(
         config: EmulatorConfig,
         dataset: Option<Arc<Dataset>>,
@@ -103,13 +106,14 @@ impl Emulator {
         config.validate()?;
         let (stop, stopped) = watch::channel(false);
         let shutdown = Shutdown(stopped);
-        let counters: [Arc<ServiceCounters>; 5] = Default::default();
+        let counters: [Arc<ServiceCounters>; 6] = Default::default();
         let trace = Arc::new(WireTrace::default());
         let stt_listener = bind("stt", config.stt.port).await?;
         let llm_listener = bind("llm", config.llm.port).await?;
         let tts_listener = bind("tts", config.tts.port).await?;
         let detector_listener = bind("detector", config.detector.port).await?;
         let agent_listener = bind("agent", config.agent.port).await?;
+        let tools_listener = bind("tools", config.tools.port).await?;
         let addr = |l: &TcpListener, service, port| {
             l.local_addr().map_err(|source| EmulatorError::Bind {
                 service,
@@ -122,6 +126,7 @@ impl Emulator {
         let tts_addr = addr(&tts_listener, "tts", config.tts.port)?;
         let detector_addr = addr(&detector_listener, "detector", config.detector.port)?;
         let agent_addr = addr(&agent_listener, "agent", config.agent.port)?;
+        let tools_addr = addr(&tools_listener, "tools", config.tools.port)?;
 
         let stt_router = stt::router(Arc::new(stt::SttState {
             seed: config.seed,
@@ -163,6 +168,13 @@ impl Emulator {
             reports: Mutex::default(),
             anonymous: Default::default(),
         }));
+        let tools_router = tools::router(Arc::new(tools::ToolsState {
+            seed: config.seed,
+            config: config.tools.clone(),
+            scripted: tools::ScriptedResults::from_dataset(dataset.as_deref()),
+            counters: counters[5].clone(),
+            shutdown: shutdown.clone(),
+        }));
         // The agent's `refuse` answers the upgrade with 503 (per call), not at accept.
         let services = [
             (
@@ -200,6 +212,13 @@ impl Emulator {
                 0.0,
                 &counters[4],
             ),
+            (
+                tools::SERVICE,
+                tools_listener,
+                tools_router,
+                config.tools.faults.refuse,
+                &counters[5],
+            ),
         ];
         let servers = services
             .into_iter()
@@ -215,6 +234,7 @@ impl Emulator {
             tts_addr,
             detector_addr,
             agent_addr,
+            tools_addr,
             counters,
             trace,
             stop,
@@ -256,6 +276,12 @@ impl Emulator {
         self.agent_addr
     }
 
+    /// The tool API's base URL, `http://127.0.0.1:PORT`; clients append `/{name}` (POST, the
+    /// arguments as a JSON object).
+    pub fn tools_url(&self) -> String {
+        format!("http://{}", self.tools_addr)
+    }
+
     /// What each service did so far.
     pub fn stats(&self) -> EmulatorStats {
         EmulatorStats {
@@ -264,6 +290,7 @@ impl Emulator {
             tts: self.counters[2].snapshot(),
             detector: self.counters[3].snapshot(),
             agent: self.counters[4].snapshot(),
+            tools: self.counters[5].snapshot(),
         }
     }
 

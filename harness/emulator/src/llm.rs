@@ -3,7 +3,10 @@
 //! [`plan_completion`], so tests can check timing determinism without a socket.
 //!
 //! The reply comes from the dataset when the last user message is one of its turns, else it is
-//! generated from a fixed phrase list: this module never calls a real model.
+//! generated from a fixed phrase list: this module never calls a real model. When the request
+//! offers `tools` and the turn has a `tool` in the dataset, the first answer is that tool call
+//! (streamed as OpenAI streams `tool_calls`); once a `tool` message follows the user's, the
+//! turn's reply is spoken.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
-use latlab_core::dataset::Dataset;
+use latlab_core::dataset::{Dataset, ExpectedTool};
 use rand::{Rng, RngExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -46,44 +49,65 @@ const PHRASES: &[&str] = &[
     "I understand, let me look into it.",
 ];
 
-/// The dataset's replies, keyed by the normalized text of the user turn they answer: per
-/// call (the session header names it) first, then over the whole dataset.
+/// The dataset's replies (and expected tool calls), keyed by the normalized text of the user
+/// turn they answer: per call (the session header names it) first, then over the whole dataset.
 #[derive(Debug, Clone, Default)]
 pub struct Replies {
-    by_call: HashMap<(String, String), String>,
-    any: HashMap<String, String>,
+    by_call: HashMap<(String, String), Answer>,
+    any: HashMap<String, Answer>,
+}
+
+/// What the dataset says about one user turn.
+#[derive(Debug, Clone, Default)]
+struct Answer {
+    reply: Option<String>,
+    tool: Option<ExpectedTool>,
 }
 
 impl Replies {
-    /// Every turn of `dataset` that has a reply.
+    /// Every turn of `dataset` that has a reply or a tool.
     pub fn from_dataset(dataset: Option<&Dataset>) -> Replies {
         let mut replies = Replies::default();
         for call in dataset.into_iter().flat_map(|d| d.calls.iter()) {
             for turn in &call.turns {
-                if let Some(reply) = &turn.reply {
-                    let text = normalize(&turn.text);
-                    replies
-                        .by_call
-                        .entry((call.id.clone(), text.clone()))
-                        .or_insert_with(|| reply.clone());
-                    replies.any.entry(text).or_insert_with(|| reply.clone());
+                if turn.reply.is_none() && turn.tool.is_none() {
+                    continue;
                 }
+                let answer = Answer {
+                    reply: turn.reply.clone(),
+                    tool: turn.tool.clone(),
+                };
+                let text = normalize(&turn.text);
+                replies
+                    .by_call
+                    .entry((call.id.clone(), text.clone()))
+                    .or_insert_with(|| answer.clone());
+                replies.any.entry(text).or_insert(answer);
             }
         }
         replies
     }
 
-    /// The reply to `user_text` in the call named by `session` (`<call>#<iteration>`, or an
-    /// agent run's `<profile>/<call>#<iteration>` passed on by the agent), or anywhere in the
-    /// dataset; compared case-insensitively and ignoring punctuation.
-    pub fn lookup(&self, session: &str, user_text: &str) -> Option<&str> {
+    fn answer(&self, session: &str, user_text: &str) -> Option<&Answer> {
         let text = normalize(user_text);
         let call = session.rsplit_once('#').map_or(session, |(call, _)| call);
         let call = call.rsplit_once('/').map_or(call, |(_, call)| call);
         self.by_call
             .get(&(call.to_string(), text.clone()))
             .or_else(|| self.any.get(&text))
-            .map(String::as_str)
+    }
+
+    /// The reply to `user_text` in the call named by `session` (`<call>#<iteration>`, or an
+    /// agent run's `<profile>/<call>#<iteration>` passed on by the agent), or anywhere in the
+    /// dataset; compared case-insensitively and ignoring punctuation.
+    pub fn lookup(&self, session: &str, user_text: &str) -> Option<&str> {
+        self.answer(session, user_text)?.reply.as_deref()
+    }
+
+    /// The tool the turn `user_text` of `session` expects, found as [`Replies::lookup`] finds
+    /// its reply.
+    pub fn lookup_tool(&self, session: &str, user_text: &str) -> Option<&ExpectedTool> {
+        self.answer(session, user_text)?.tool.as_ref()
     }
 }
 
@@ -141,6 +165,34 @@ fn generated_reply<R: Rng + ?Sized>(rng: &mut R) -> String {
         .join(" ")
 }
 
+/// Splits a tool call's arguments (JSON text) the way a model streams them: runs of letters
+/// and digits, and runs of the rest, at most 6 characters each. Joined, they give the text back.
+pub fn argument_fragments(arguments: &str) -> Vec<String> {
+    let mut fragments: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut word = None;
+    for c in arguments.chars() {
+        let is_word = c.is_alphanumeric();
+        if word != Some(is_word) || current.chars().count() >= 6 {
+            if !current.is_empty() {
+                fragments.push(std::mem::take(&mut current));
+            }
+            word = Some(is_word);
+        }
+        current.push(c);
+    }
+    if !current.is_empty() {
+        fragments.push(current);
+    }
+    fragments
+}
+
+/// Arguments that are not JSON: the object left open, with a dangling key.
+fn malformed(arguments: &str) -> String {
+    let open = arguments.strip_suffix('}').unwrap_or(arguments);
+    format!("{open},\"")
+}
+
 /// The text of a message's `content`: a string, or the text parts of a content array.
 fn content_text(message: &Value) -> String {
     match message.get("content") {
@@ -154,17 +206,30 @@ fn content_text(message: &Value) -> String {
     }
 }
 
+/// A planned tool call: the call's header, then [`CompletionPlan::tokens`] are its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCallPlan {
+    /// `call_…`.
+    pub id: String,
+    /// The function's name.
+    pub name: String,
+    /// Whether the arguments were made invalid JSON (`malformed_tool_arguments`).
+    pub malformed_arguments: bool,
+}
+
 /// Everything about one completion decided before the first byte: text, timing, fault.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompletionPlan {
-    /// The completion's tokens.
+    /// The completion's tokens (for a tool call, fragments of its arguments).
     pub tokens: Vec<String>,
     /// When each token is due, from the request's arrival; the first is the TTFT.
     pub token_offsets: Vec<Duration>,
     /// When the final chunk is due (the last token's offset, or the TTFT when there are none).
     pub end_offset: Duration,
-    /// `stop`, or `length` when `max_tokens` cut the reply.
+    /// `stop`, `tool_calls`, or `length` when `max_tokens` cut the reply.
     pub finish_reason: &'static str,
+    /// The tool call this completion makes, if it makes one.
+    pub tool_call: Option<ToolCallPlan>,
     /// Whitespace-separated words of all messages.
     pub prompt_tokens: u64,
     /// The fault drawn for this request.
@@ -173,7 +238,7 @@ pub struct CompletionPlan {
     pub id: String,
 }
 
-/// Plans the completion of `messages` (the request's JSON array) under `seed`.
+/// Plans the completion of `messages` (the request's JSON array) under `seed`, without tools.
 pub fn plan_completion(
     seed: u64,
     session: &str,
@@ -181,6 +246,21 @@ pub fn plan_completion(
     replies: &Replies,
     messages: &Value,
     max_tokens: Option<u64>,
+) -> CompletionPlan {
+    plan_chat(seed, session, config, replies, messages, max_tokens, false)
+}
+
+/// Plans the completion of `messages` under `seed`; with `tools_offered`, a turn whose
+/// dataset entry has a `tool` is answered with that call until a `tool` message follows the
+/// user's.
+pub fn plan_chat(
+    seed: u64,
+    session: &str,
+    config: &LlmConfig,
+    replies: &Replies,
+    messages: &Value,
+    max_tokens: Option<u64>,
+    tools_offered: bool,
 ) -> CompletionPlan {
     let key = [
         session.as_bytes(),
@@ -195,12 +275,41 @@ pub fn plan_completion(
         .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
         .map(content_text)
         .unwrap_or_default();
-    let text = match replies.lookup(session, &last_user) {
-        Some(reply) => reply.to_string(),
-        None => generated_reply(&mut seed::request_rng(seed, SERVICE, &key, Stream::Content)),
+    // The tool's result is not in the conversation yet while the user spoke last.
+    let awaiting_tool = list
+        .last()
+        .is_some_and(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+    let tool = replies
+        .lookup_tool(session, &last_user)
+        .filter(|_| tools_offered && awaiting_tool);
+    let (mut tokens, tool_call, mut finish_reason) = match tool {
+        Some(tool) => {
+            let arguments = Value::Object(tool.arguments.clone()).to_string();
+            let tool_key = [&key[..], b"\ntool"].concat();
+            let mut draw = seed::request_rng(seed, SERVICE, &tool_key, Stream::Fault);
+            let malformed_arguments = draw.random::<f64>() < config.malformed_tool_arguments;
+            let arguments = if malformed_arguments {
+                malformed(&arguments)
+            } else {
+                arguments
+            };
+            let call = ToolCallPlan {
+                id: format!("call_{}", seed::hex_id(seed, SERVICE, &tool_key, 24)),
+                name: tool.name.clone(),
+                malformed_arguments,
+            };
+            (argument_fragments(&arguments), Some(call), "tool_calls")
+        }
+        None => {
+            let text = match replies.lookup(session, &last_user) {
+                Some(reply) => reply.to_string(),
+                None => {
+                    generated_reply(&mut seed::request_rng(seed, SERVICE, &key, Stream::Content))
+                }
+            };
+            (tokenize(&text), None, "stop")
+        }
     };
-    let mut tokens = tokenize(&text);
-    let mut finish_reason = "stop";
     if let Some(max) = max_tokens
         && tokens.len() as u64 > max
     {
@@ -229,6 +338,7 @@ pub fn plan_completion(
         end_offset: at,
         token_offsets,
         finish_reason,
+        tool_call,
         prompt_tokens,
         fault,
         id: format!("chatcmpl-{}", seed::hex_id(seed, SERVICE, &key, 29)),
@@ -271,6 +381,11 @@ struct ChatRequest {
     max_tokens: Option<u64>,
     #[serde(default)]
     max_completion_tokens: Option<u64>,
+    /// Function definitions; any non-empty list lets a dataset turn's tool be called.
+    #[serde(default)]
+    tools: Option<Vec<Value>>,
+    // Other fields (`tool_choice`, `temperature`, …) are accepted and ignored: a turn's tool
+    // is its answer whatever `tool_choice` says.
 }
 
 #[derive(Deserialize)]
@@ -334,14 +449,22 @@ async fn completions(
             None,
         );
     }
-    let plan = plan_completion(
+    let plan = plan_chat(
         state.seed,
         crate::session_of(&headers),
         &state.config,
         &state.replies,
         &request.messages,
         request.max_completion_tokens.or(request.max_tokens),
+        request.tools.as_ref().is_some_and(|t| !t.is_empty()),
     );
+    if plan
+        .tool_call
+        .as_ref()
+        .is_some_and(|c| c.malformed_arguments)
+    {
+        state.counters.fault(Fault::Malformed);
+    }
     state.counters.fault(plan.fault);
     if plan.fault == Fault::Http5xx {
         return openai_error(
@@ -359,8 +482,8 @@ async fn completions(
     let shutdown = state.shutdown.clone();
     if request.stream {
         let (chunks, ending) = sse_chunks(&plan, created, &model, include_usage);
-        // The first content token is chunk 1 (chunk 0 carries the role).
-        let mark = (!plan.tokens.is_empty()).then(|| ChunkMark {
+        // The first content token is chunk 1 (chunk 0 carries the role); a tool call has none.
+        let mark = (!plan.tokens.is_empty() && plan.tool_call.is_none()).then(|| ChunkMark {
             trace: Arc::clone(&state.trace),
             session: crate::session_of(&headers).to_string(),
             mark: Mark::LlmFirstToken,
@@ -418,14 +541,36 @@ fn sse_chunks(
         .first()
         .copied()
         .unwrap_or(plan.end_offset);
+    // OpenAI's shapes: a tool call's first delta names it with empty arguments, then each
+    // delta carries a fragment of the arguments under the same `index`.
+    let first = match &plan.tool_call {
+        Some(call) => json!({
+            "role": "assistant",
+            "content": null,
+            "tool_calls": [{
+                "index": 0,
+                "id": call.id,
+                "type": "function",
+                "function": { "name": call.name, "arguments": "" },
+            }],
+            "refusal": null,
+        }),
+        None => json!({"role": "assistant", "content": ""}),
+    };
     let mut chunks = vec![Timed {
         at: ttft,
-        bytes: chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+        bytes: chunk(first, Value::Null),
     }];
     for (token, at) in plan.tokens.iter().zip(&plan.token_offsets) {
+        let delta = match plan.tool_call {
+            Some(_) => {
+                json!({ "tool_calls": [{ "index": 0, "function": { "arguments": token } }] })
+            }
+            None => json!({ "content": token }),
+        };
         chunks.push(Timed {
             at: *at,
-            bytes: chunk(json!({ "content": token }), Value::Null),
+            bytes: chunk(delta, Value::Null),
         });
     }
     let end = plan.end_offset;
@@ -473,6 +618,23 @@ fn sse_chunks(
     (chunks, ending)
 }
 
+/// The whole (non-streamed) completion's message.
+fn message(plan: &CompletionPlan) -> Value {
+    match &plan.tool_call {
+        Some(call) => json!({
+            "role": "assistant",
+            "content": null,
+            "tool_calls": [{
+                "id": call.id,
+                "type": "function",
+                "function": { "name": call.name, "arguments": plan.tokens.concat() },
+            }],
+            "refusal": null,
+        }),
+        None => json!({ "role": "assistant", "content": plan.tokens.concat(), "refusal": null }),
+    }
+}
+
 async fn whole_response(
     start: Instant,
     plan: &CompletionPlan,
@@ -496,7 +658,7 @@ async fn whole_response(
         "system_fingerprint": "fp_latlab",
         "choices": [{
             "index": 0,
-            "message": { "role": "assistant", "content": plan.tokens.concat(), "refusal": null },
+            "message": message(plan),
             "logprobs": null,
             "finish_reason": plan.finish_reason,
         }],
@@ -558,6 +720,18 @@ mod tests {
         assert!(!a.tokens.is_empty());
         assert!(a.token_offsets.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(a.prompt_tokens, 4);
+    }
+
+    #[test]
+    fn argument_fragments_join_back() {
+        let args = r#"{"order_id":"A-48152","zip":"02139"}"#;
+        let f = argument_fragments(args);
+        assert!(f.len() > 5, "{f:?}");
+        assert_eq!(f.concat(), args);
+        assert!(f.iter().all(|p| p.chars().count() <= 6));
+        assert!(argument_fragments("").is_empty());
+        assert!(serde_json::from_str::<Value>(&malformed(args)).is_err());
+        assert!(serde_json::from_str::<Value>(&malformed("{}")).is_err());
     }
 
     #[test]

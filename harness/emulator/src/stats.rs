@@ -111,4 +111,6 @@ pub struct EmulatorStats {
     /// `http_5xx` (`refuse`: the upgrade answered 503), `disconnect` (`close`), `malformed`
     /// and `stall` (`never_answer`: a turn that got no reply).
     pub agent: ServiceStats,
+    /// The tool API (`POST /{name}`).
+    pub tools: ServiceStats,
 }
