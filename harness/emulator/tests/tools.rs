@@ -410,7 +410,12 @@ async fn each_fault_reaches_the_client_as_its_kind() {
         let emu = start(config).await;
         let tools = client(&emu);
         let err = tools
-            .call("get_order_status", r#"{"order_id":"48152"}"#, "tools-01#0", false)
+            .call(
+                "get_order_status",
+                r#"{"order_id":"48152"}"#,
+                "tools-01#0",
+                false,
+            )
             .await
             .unwrap_err();
         assert_eq!(err.kind, expected, "{kind}: {err:?}");
