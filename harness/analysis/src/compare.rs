@@ -16,6 +16,7 @@ use crate::stats::{
     REPLICATES, difference, mean_estimate, mean_replicates, proportion_estimate,
     proportion_replicates, quantile_estimate, quantile_replicates, rng_for,
 };
+use crate::tool;
 use crate::video::{self, VideoFrame};
 
 /// The stage name of frame latency in comparisons (and in targets files).
@@ -166,6 +167,26 @@ fn agent_rows(
     rows
 }
 
+/// The cache's hit rate (%) of both sides, B − A with an interval, so tool caches compare
+/// (`none` / `memory` / `redis`); nothing when either side has no call that reached a cache
+/// (a side with the cache off has none). The tool's latency compares as the `tool` stage.
+fn tool_rows(
+    loaded: &Loaded,
+    (run_a, a): (&str, &Side),
+    (run_b, b): (&str, &Side),
+) -> Vec<ComparisonRow> {
+    let sa = tool::spans_of(&loaded.tool_spans, run_a, a.profile.as_deref());
+    let sb = tool::spans_of(&loaded.tool_spans, run_b, b.profile.as_deref());
+    rate_row(
+        tool::TOOL_STAGE,
+        tool::HIT_RATE,
+        tool::hit_counts(&sa),
+        tool::hit_counts(&sb),
+    )
+    .into_iter()
+    .collect()
+}
+
 /// One side of a comparison: a results folder, optionally narrowed to one profile.
 #[derive(Debug, Clone)]
 pub struct Side {
@@ -295,6 +316,7 @@ pub fn compare(a: &Side, b: &Side) -> Result<Report, AnalysisError> {
         (run_a.as_str(), a),
         (run_b.as_str(), b),
     ));
+    rows.extend(tool_rows(&loaded, (run_a.as_str(), a), (run_b.as_str(), b)));
     let mut report = build(&loaded);
     // Only the two sides' rows and curves.
     let keep = |run: &str, profile: &str| {
@@ -331,6 +353,9 @@ pub fn compare(a: &Side, b: &Side) -> Result<Report, AnalysisError> {
         g.runs.retain(|r| r.run == run_a || r.run == run_b);
         g.profiles.retain(|r| keep(&r.run, &r.profile));
         g.self_report.retain(|r| keep(&r.run, &r.profile));
+    }
+    if let Some(t) = report.tools.as_mut() {
+        t.profiles.retain(|r| keep(&r.run, &r.profile));
     }
     report.comparison = Some(Comparison {
         a: label_a,

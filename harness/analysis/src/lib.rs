@@ -2,7 +2,8 @@
 //! one report model every output renders from.
 //!
 //! polars does the grouping ([`frames`]); the statistics are pure functions ([`stats`],
-//! [`wer`], the vision lane's in [`video`], and agent runs' in [`agent`]); [`report`] assembles the model; [`compare`]
+//! [`wer`], the vision lane's in [`video`], agent runs' in [`agent`] and tool calls' in
+//! [`tool`]); [`report`] assembles the model; [`compare`]
 //! sets two sides against each other.
 //! This crate renders nothing and writes nothing but what [`export`] is asked to.
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ pub mod load;
 pub mod report;
 pub mod stats;
 pub mod telemetry;
+pub mod tool;
 pub mod video;
 
 pub use compare::{Side, compare};

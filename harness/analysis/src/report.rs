@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use latlab_report::model::{
     AccuracyRow, AgentRunFacts, AgentSection, CdfSeries, ErrorRow, Estimate, FpsSeries,
     LoadStageRow, MeasurerRow, ParetoPoint, PlotData, Report, SCHEMA_VERSION, StageHistogram,
-    SummaryRow, TelemetryPhase, TelemetrySeries, ThroughputRow, TimeSeries, TurnDetail,
-    VideoSection, WaterfallBar,
+    SummaryRow, TelemetryPhase, TelemetrySeries, ThroughputRow, TimeSeries, ToolSection,
+    TurnDetail, VideoSection, WaterfallBar,
 };
 use polars::prelude::*;
 
@@ -19,6 +19,7 @@ use crate::frames::{
 use crate::load::Run;
 use crate::stats::{mean_estimate, quantile, quantile_estimate};
 use crate::telemetry::{self, RunTelemetry};
+use crate::tool::{self, ToolSpanRow, ToolTurnRow, read_tool_spans, read_tool_turns};
 use crate::video::{self, VideoFrame, read_frames};
 use latlab_results::span::Stage;
 use latlab_results::wer::word_errors;
@@ -52,6 +53,10 @@ pub struct Loaded {
     /// Every agent turn (the `agent_*` columns of `turns.parquet`) of the runs that called an
     /// agent.
     pub agent: Vec<AgentTurnRow>,
+    /// Every `tool` span that ran (ok or error) of the runs.
+    pub tool_spans: Vec<ToolSpanRow>,
+    /// Every turn with a tool call (the `tool_*` columns of `turns.parquet`) of the runs.
+    pub tool_turns: Vec<ToolTurnRow>,
 }
 
 /// Opens the runs in `dirs` and scans all their spans as one table (None when no run has
@@ -107,6 +112,21 @@ pub fn read_run_agent_turns(runs: &[Run]) -> Result<Vec<AgentTurnRow>, AnalysisE
     Ok(turns)
 }
 
+/// Every tool span that ran and every tool turn of the runs, in run order (none from files
+/// older than the tool columns).
+pub fn read_run_tools(runs: &[Run]) -> Result<(Vec<ToolSpanRow>, Vec<ToolTurnRow>), AnalysisError> {
+    let (mut spans, mut turns) = (Vec::new(), Vec::new());
+    for run in runs {
+        if run.has_spans() {
+            spans.extend(read_tool_spans(&run.spans_file())?);
+        }
+        if let Some(path) = run.turns_file() {
+            turns.extend(read_tool_turns(&path)?);
+        }
+    }
+    Ok((spans, turns))
+}
+
 /// Reads the runs in `dirs`.
 pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
     let (runs, spans) = open(dirs)?;
@@ -127,6 +147,7 @@ pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
         .collect::<Result<_, _>>()?;
     let frames = read_run_frames(&runs)?;
     let agent = read_run_agent_turns(&runs)?;
+    let (tool_spans, tool_turns) = read_run_tools(&runs)?;
     Ok(Loaded {
         runs,
         groups,
@@ -136,6 +157,8 @@ pub fn load(dirs: &[PathBuf]) -> Result<Loaded, AnalysisError> {
         telemetry,
         frames,
         agent,
+        tool_spans,
+        tool_turns,
     })
 }
 
@@ -151,6 +174,8 @@ pub fn summarize(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
         telemetry: Vec::new(),
         frames: Vec::new(),
         agent: Vec::new(),
+        tool_spans: Vec::new(),
+        tool_turns: Vec::new(),
     };
     let series = loaded.series();
     Ok(Report {
@@ -170,6 +195,7 @@ pub fn summarize(dirs: &[PathBuf]) -> Result<Report, AnalysisError> {
         notes: Vec::new(),
         video: None,
         agent: None,
+        tools: None,
     })
 }
 
@@ -230,6 +256,7 @@ pub fn build(loaded: &Loaded) -> Report {
     // only replayed video (no spans), which would show as rows of zero turns.
     let video = video_section(loaded, &all_series);
     let agent = agent_section(loaded, &all_series);
+    let tools = tool_section(loaded, &all_series);
     let series: Vec<(String, String)> = all_series
         .iter()
         .filter(|(run, profile)| {
@@ -304,6 +331,7 @@ pub fn build(loaded: &Loaded) -> Report {
         notes,
         video,
         agent,
+        tools,
     }
 }
 
@@ -395,6 +423,24 @@ pub fn agent_section(loaded: &Loaded, series: &[(String, String)]) -> Option<Age
         section.self_report.extend(agent::self_report_turns(&turns));
     }
     Some(section)
+}
+
+/// The "Tools and cache" section: None when no series made a tool call, so other reports are
+/// unchanged.
+pub fn tool_section(loaded: &Loaded, series: &[(String, String)]) -> Option<ToolSection> {
+    let profiles: Vec<_> = series
+        .iter()
+        .filter_map(|(run, profile)| {
+            tool::tool_row(
+                run,
+                profile,
+                &tool::spans_of(&loaded.tool_spans, run, Some(profile)),
+                &tool::turns_of(&loaded.tool_turns, run, Some(profile)),
+                BOOTSTRAP_SEED,
+            )
+        })
+        .collect();
+    (!profiles.is_empty()).then_some(ToolSection { profiles })
 }
 
 /// The agent's name: the manifest's, else the backend of the series' voice-to-voice spans.
@@ -567,16 +613,19 @@ pub fn summary_rows(loaded: &Loaded, series: &[(String, String)]) -> Vec<Summary
     let mut groups = Vec::new();
     for (run, profile) in series {
         for stage in STAGES {
-            groups.extend(
-                loaded
-                    .groups
-                    .iter()
-                    .filter(|g| &g.run == run && &g.profile == profile && g.stage == stage),
-            );
+            groups.extend(loaded.groups.iter().filter(|g| {
+                &g.run == run && &g.profile == profile && g.stage == stage && shown(g)
+            }));
         }
     }
     // Each row's bootstrap is seeded by its own name, so threads do not change the numbers.
     groups.par_iter().map(|g| summary_row(g)).collect()
+}
+
+/// Whether a span group has a row in the latency table: every group but a `tool` group whose
+/// spans were all skipped (turns without a tool call, e.g. every turn of a run without tools).
+pub fn shown(g: &SpanGroup) -> bool {
+    g.stage != Stage::Tool.as_str() || g.ok + g.errors > 0
 }
 
 /// Statistics of one span group.

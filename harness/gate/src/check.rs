@@ -223,6 +223,14 @@ fn level_verdict(
             _ => None,
         };
         let reason = match (t.metric, sample) {
+            (_, Some(s)) if s.sorted_ms.is_empty() && s.errors == 0 && s.skipped > 0 => format!(
+                "every one of this run's {} {} spans was skipped: none ran (a run without {} calls?)",
+                s.skipped, t.stage, t.stage
+            ),
+            (Metric::HitRate, Some(_)) => format!(
+                "no {} call reached a cache in this run (the profile's tool_cache is \"none\"?)",
+                t.stage
+            ),
             (Metric::Fps, Some(_)) => format!(
                 "no whole 1 s FPS windows in this run's {} samples (the replay is shorter than a second)",
                 t.stage
@@ -292,13 +300,15 @@ fn level_verdict(
 pub const FPS_QUANTILE: f64 = 0.5;
 
 /// Events and trials of a rate metric: (errors, attempts), (successes, attempts), (missed,
-/// captured frames), or an agent rate's (events, turns or replies).
+/// captured frames), (cache hits, calls that reached the cache), or an agent rate's (events,
+/// turns or replies).
 fn rate_counts(metric: Metric, s: &StageSample) -> (u64, u64) {
     match metric {
         Metric::SuccessRate => (s.attempts() - s.errors, s.attempts()),
         Metric::DeadlineMissRate => (s.missed, s.frames),
+        Metric::HitRate => s.rate(latlab_analysis::tool::HIT_RATE),
         m => match m.agent_statistic() {
-            Some(statistic) => s.agent_rate(statistic),
+            Some(statistic) => s.rate(statistic),
             None => (s.errors, s.attempts()),
         },
     }

@@ -24,7 +24,7 @@ pub mod targets;
 
 pub use baseline::Baseline;
 pub use check::{Check, Level, LevelVerdict, Verdict};
-pub use merge::{StageSample, agent_samples, frame_samples, stage_samples};
+pub use merge::{StageSample, add_tool_rates, agent_samples, frame_samples, stage_samples};
 pub use regress::{Change, Comparison, DEFAULT_BAND, NoiseBand};
 pub use targets::Targets;
 
@@ -158,7 +158,8 @@ impl Default for GateOptions {
 
 /// Reads one results folder into its stage samples: the spans' stages, then the video
 /// lane's `frame` stage when the run has `frames.parquet`, then an agent run's caller's-ear
-/// stages when its turns carry the agent columns.
+/// stages when its turns carry the agent columns; the `tool` stage carries the cache's hit
+/// rate.
 pub fn read_run(dir: &Path) -> Result<(latlab_analysis::Run, Vec<StageSample>), GateError> {
     let run = latlab_analysis::Run::open(dir)?;
     let groups = if run.has_spans() {
@@ -180,8 +181,14 @@ pub fn read_run(dir: &Path) -> Result<(latlab_analysis::Run, Vec<StageSample>), 
         Some(path) => latlab_analysis::agent::read_agent_turns(&path)?,
         None => Vec::new(),
     };
+    let tool_spans = if run.has_spans() {
+        latlab_analysis::tool::read_tool_spans(&run.spans_file())?
+    } else {
+        Vec::new()
+    };
     let fps = run.manifest.vision.as_ref().map(|v| v.fps);
     let mut stages = stage_samples(&groups);
+    add_tool_rates(&mut stages, &tool_spans);
     stages.extend(frame_samples(&frames, |_| fps));
     stages.extend(agent_samples(&agent_turns));
     Ok((run, stages))

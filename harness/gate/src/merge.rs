@@ -5,6 +5,7 @@
 
 use latlab_analysis::agent::{self, AgentTurnRow};
 use latlab_analysis::frames::SpanGroup;
+use latlab_analysis::tool::{self, ToolSpanRow};
 use latlab_analysis::video::{self, VideoFrame};
 use latlab_results::frame::FrameOutcome;
 
@@ -31,9 +32,10 @@ pub struct StageSample {
     pub missed: u64,
     /// Stage `frame`: achieved FPS of each stream in each whole 1 s window, ascending.
     pub fps_windows: Vec<f64>,
-    /// Stage `agent`: (statistic, events, trials) of each turn-taking rate
-    /// (`latlab_analysis::agent::RATES`); empty otherwise.
-    pub agent_rates: Vec<(&'static str, u64, u64)>,
+    /// (statistic, events, trials) of each rate of the stage beyond its errors: stage
+    /// `agent`'s turn-taking rates (`latlab_analysis::agent::RATES`), stage `tool`'s cache hit
+    /// rate (`latlab_analysis::tool::HIT_RATE`); empty otherwise.
+    pub rates: Vec<(&'static str, u64, u64)>,
 }
 
 impl StageSample {
@@ -42,10 +44,9 @@ impl StageSample {
         self.sorted_ms.len() as u64 + self.errors
     }
 
-    /// Events and trials of an agent rate (`latlab_analysis::agent::RATES`); (0, 0) when the
-    /// sample has none.
-    pub fn agent_rate(&self, statistic: &str) -> (u64, u64) {
-        self.agent_rates
+    /// Events and trials of one of [`StageSample::rates`]; (0, 0) when the sample has none.
+    pub fn rate(&self, statistic: &str) -> (u64, u64) {
+        self.rates
             .iter()
             .find(|(s, _, _)| *s == statistic)
             .map_or((0, 0), |&(_, k, n)| (k, n))
@@ -78,7 +79,7 @@ pub fn agent_samples(turns: &[AgentTurnRow]) -> Vec<StageSample> {
             ..StageSample::default()
         };
         out.push(StageSample {
-            agent_rates: agent::RATES
+            rates: agent::RATES
                 .iter()
                 .filter_map(|r| agent::rate_counts(&of, r).map(|(k, n)| (*r, k, n)))
                 .collect(),
@@ -125,6 +126,39 @@ pub fn stage_samples(groups: &[SpanGroup]) -> Vec<StageSample> {
     out
 }
 
+/// Adds the cache's hit rate (`latlab_analysis::tool::HIT_RATE`: hits over the calls that
+/// reached the cache) to each scenario × profile's `tool` stage, from its tool spans that ran
+/// (a `tool` stage missing from `stages` is added, without latencies).
+pub fn add_tool_rates(stages: &mut Vec<StageSample>, spans: &[ToolSpanRow]) {
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for s in spans {
+        let pair = (s.scenario.as_str(), s.profile.as_str());
+        if !pairs.contains(&pair) {
+            pairs.push(pair);
+        }
+    }
+    for (scenario, profile) in pairs {
+        let of: Vec<&ToolSpanRow> = spans
+            .iter()
+            .filter(|s| s.scenario == scenario && s.profile == profile)
+            .collect();
+        let (k, n) = tool::hit_counts(&of);
+        let at = stages.iter().position(|s| {
+            s.scenario == scenario && s.profile == profile && s.stage == tool::TOOL_STAGE
+        });
+        let at = at.unwrap_or_else(|| {
+            stages.push(StageSample {
+                scenario: scenario.to_string(),
+                profile: profile.to_string(),
+                stage: tool::TOOL_STAGE.to_string(),
+                ..StageSample::default()
+            });
+            stages.len() - 1
+        });
+        stages[at].rates.push((tool::HIT_RATE, k, n));
+    }
+}
+
 /// The `frame` stage of each scenario × profile (runs and streams together, in first-seen
 /// order): processed frames' latencies (capture → result), failed and skipped frames,
 /// deadline misses over frames captured, and the per-stream 1 s FPS windows (computed per
@@ -158,7 +192,7 @@ pub fn frame_samples(
             frames: of.len() as u64,
             missed: of.iter().filter(|f| f.missed).count() as u64,
             fps_windows: windows.iter().map(|w| w.fps).collect(),
-            agent_rates: Vec::new(),
+            rates: Vec::new(),
         };
         match out
             .iter_mut()

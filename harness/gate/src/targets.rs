@@ -1,6 +1,6 @@
 //! Targets files: limits on a stage's percentiles or error rate per scenario and profile (and
 //! on the video lane's deadline-miss rate and sustained FPS, and on an agent run's
-//! turn-taking rates; its interruption latency, leading silence and unseen time are stages
+//! turn-taking rates, and on the tool cache's hit rate; its interruption latency, leading silence and unseen time are stages
 //! with percentiles like any other),
 //! with optional `warn` and `crit` levels (`docs/ci.md` shows the format).
 //!
@@ -41,17 +41,23 @@ pub enum Metric {
     /// Replies with at least one playback gap, over replies heard, limited from above, in
     /// percent (stage `agent` only).
     GapRate,
+    /// Tool calls whose result came from the cache, over the calls that reached it (hits +
+    /// misses), limited from below, in percent (stage `tool` only).
+    HitRate,
 }
 
 /// The stage of the vision lane's targets: frame latency, capture → result.
 pub const FRAME_STAGE: &str = "frame";
+
+/// The stage of tool calls (and the cache's hit rate).
+pub const TOOL_STAGE: &str = latlab_analysis::tool::TOOL_STAGE;
 
 /// The stage of an agent run's turn-taking rates.
 pub const AGENT_STAGE: &str = latlab_analysis::agent::AGENT_STAGE;
 
 impl Metric {
     /// Parses `p50`, `p90`, `p99.9`, `error_rate`, `success_rate`, `deadline_miss_rate`, `fps`,
-    /// `dead_air_rate`, `false_cutoff_rate`, `talk_over_rate`, `gap_rate`.
+    /// `dead_air_rate`, `false_cutoff_rate`, `talk_over_rate`, `gap_rate`, `hit_rate`.
     pub fn parse(s: &str) -> Option<Metric> {
         use latlab_analysis::agent as a;
         match s {
@@ -63,6 +69,7 @@ impl Metric {
             a::FALSE_CUTOFF_RATE => Some(Metric::FalseCutoffRate),
             a::TALK_OVER_RATE => Some(Metric::TalkOverRate),
             a::GAP_RATE => Some(Metric::GapRate),
+            latlab_analysis::tool::HIT_RATE => Some(Metric::HitRate),
             _ => {
                 let pct: f64 = s.strip_prefix('p')?.parse().ok()?;
                 (pct > 0.0 && pct < 100.0).then_some(Metric::Quantile(pct / 100.0))
@@ -79,6 +86,7 @@ impl Metric {
             Metric::SuccessRate => "success_rate".into(),
             Metric::DeadlineMissRate => "deadline_miss_rate".into(),
             Metric::Fps => "fps".into(),
+            Metric::HitRate => latlab_analysis::tool::HIT_RATE.into(),
             Metric::DeadAirRate
             | Metric::FalseCutoffRate
             | Metric::TalkOverRate
@@ -110,14 +118,14 @@ impl Metric {
 
     /// Whether the limit is a floor (the value must stay above it) rather than a ceiling.
     pub fn is_floor(&self) -> bool {
-        matches!(self, Metric::SuccessRate | Metric::Fps)
+        matches!(self, Metric::SuccessRate | Metric::Fps | Metric::HitRate)
     }
 
     /// Whether the metric is a proportion judged with binomial bounds.
     pub fn is_rate(&self) -> bool {
         matches!(
             self,
-            Metric::ErrorRate | Metric::SuccessRate | Metric::DeadlineMissRate
+            Metric::ErrorRate | Metric::SuccessRate | Metric::DeadlineMissRate | Metric::HitRate
         ) || self.agent_statistic().is_some()
     }
 
@@ -285,7 +293,7 @@ impl Targets {
                     t.metric.span(),
                     "metric",
                     format!(
-                        "{:?} is not a metric: p50, p90, p95, p99 (any pNN), error_rate, success_rate, deadline_miss_rate, fps, dead_air_rate, false_cutoff_rate, talk_over_rate or gap_rate",
+                        "{:?} is not a metric: p50, p90, p95, p99 (any pNN), error_rate, success_rate, deadline_miss_rate, fps, dead_air_rate, false_cutoff_rate, talk_over_rate, gap_rate or hit_rate",
                         t.metric.get_ref()
                     ),
                 )
@@ -296,6 +304,16 @@ impl Targets {
                     "stage",
                     format!(
                         "metric {} belongs to agent runs: give stage = \"{AGENT_STAGE}\", not {stage:?}",
+                        metric.label()
+                    ),
+                ));
+            }
+            if metric == Metric::HitRate && stage != TOOL_STAGE {
+                return Err(invalid(
+                    t.stage.span(),
+                    "stage",
+                    format!(
+                        "metric {} belongs to tool calls: give stage = \"{TOOL_STAGE}\", not {stage:?}",
                         metric.label()
                     ),
                 ));

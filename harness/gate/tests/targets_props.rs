@@ -92,7 +92,7 @@ fn run() -> Vec<StageSample> {
                 w.sort_by(f64::total_cmp);
                 w
             },
-            agent_rates: Vec::new(),
+            rates: Vec::new(),
         });
     }
     out

@@ -34,6 +34,7 @@ const ENDPOINT: RGBColor = RGBColor(0xb0, 0x7a, 0xa1);
 const STT: RGBColor = RGBColor(0x4e, 0x79, 0xa7);
 const LLM: RGBColor = RGBColor(0xf2, 0x8e, 0x2b);
 const TTS: RGBColor = RGBColor(0x59, 0xa1, 0x4f);
+const TOOL: RGBColor = RGBColor(0x76, 0xb7, 0xb2);
 const TURN: RGBColor = RGBColor(0x79, 0x70, 0x6e);
 
 /// Colours of runs in the machine plot, in run order: not the profiles' colours, since the
@@ -104,12 +105,13 @@ impl SeriesColours {
     }
 }
 
-/// Colour of a stage (`endpoint`, `stt`, `llm`, `tts`, `turn`).
+/// Colour of a stage (`endpoint`, `stt`, `llm`, `tool`, `tts`, `turn`).
 pub(crate) fn stage_colour(stage: &str) -> RGBColor {
     match stage {
         "endpoint" => ENDPOINT,
         "stt" => STT,
         "llm" => LLM,
+        "tool" => TOOL,
         "tts" => TTS,
         _ => TURN,
     }

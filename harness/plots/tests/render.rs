@@ -7,13 +7,14 @@ use latlab_report::model::{
     CdfSeries, FpsSeries, ParetoPoint, PlotData, StageHistogram, TimeSeries, WaterfallBar,
 };
 
-const ALL_NAMES: [&str; 9] = [
+const ALL_NAMES: [&str; 10] = [
     "cdf",
     "waterfall",
     "over_time",
     "histogram_endpoint",
     "histogram_stt",
     "histogram_llm",
+    "histogram_tool",
     "histogram_tts",
     "histogram_turn",
     "pareto",

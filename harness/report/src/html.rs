@@ -329,6 +329,22 @@ pub fn render(report: &Report, figures: &[Figure<'_>]) -> String {
         }
     }
 
+    if let Some(t) = &report.tools {
+        h.push_str("<h2 id=\"tools\">Tools and cache</h2>\n<p>Tool calls (function calling) and the cache in front of the tool's API; the tool's latency is also the tool row of the latency table. Definitions: docs/analysis.md, Tools and cache.</p>\n");
+        for t in crate::tools::tool_tables(t) {
+            h.push_str(&format!("<h3>{}</h3><table>", escape(t.title)));
+            h.push_str(&th(&t.header));
+            for r in &t.rows {
+                h.push_str("<tr>");
+                for (i, c) in r.iter().enumerate() {
+                    h.push_str(&if i < t.left { tdl(c) } else { td(c) });
+                }
+                h.push_str("</tr>\n");
+            }
+            h.push_str("</table>\n");
+        }
+    }
+
     if !figures.is_empty() {
         h.push_str("<h2>Plots</h2>\n");
         for f in figures {

@@ -12,6 +12,7 @@ pub mod model;
 pub use latlab_results::telemetry;
 pub mod terminal;
 pub mod text;
+pub mod tools;
 
 /// The report as pretty JSON (`summary.json`).
 pub fn json(report: &model::Report) -> String {

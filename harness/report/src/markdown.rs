@@ -160,6 +160,17 @@ pub fn render(report: &Report) -> String {
             }
         }
     }
+    if let Some(t) = &report.tools {
+        out.push_str("\n## Tools and cache\n\nTool calls (function calling) and the cache in front of the tool's API; the tool's latency is also the `tool` row of the latency table (docs/analysis.md, \"Tools and cache\").\n");
+        for t in crate::tools::tool_tables(t) {
+            out.push_str(&format!("\n### {}\n\n", cell(t.title)));
+            out.push_str(&header(&t.header));
+            for r in &t.rows {
+                let cells: Vec<String> = r.iter().map(|c| cell(c)).collect();
+                out.push_str(&row(&cells));
+            }
+        }
+    }
     if let Some(c) = &report.comparison {
         out.push_str(&format!(
             "\n## B = {} vs A = {}\n\n",

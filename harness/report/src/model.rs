@@ -54,6 +54,10 @@ pub struct Report {
     /// Absent when no run called an agent, so other reports are unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentSection>,
+    /// Tool calls and their cache (the `tool` stage): absent when no run called a tool, so
+    /// other reports are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<ToolSection>,
 }
 
 impl Report {
@@ -139,7 +143,8 @@ pub struct SummaryRow {
     pub profile: String,
     /// Backend.
     pub backend: String,
-    /// `endpoint`, `stt`, `llm`, `tts` or `turn` (voice-to-voice).
+    /// `endpoint`, `stt`, `llm`, `tool`, `tts` or `turn` (voice-to-voice). A `tool` row is
+    /// left out where every tool span was skipped (no tool calls).
     pub stage: String,
     /// Successful samples the latency statistics stand on.
     pub count: u64,
@@ -766,4 +771,60 @@ pub struct SelfReportTurn {
     pub agent_ms: f64,
     /// voice_to_voice_ms − agent_ms.
     pub unseen_ms: f64,
+}
+
+/// Tool calls (OpenAI function calling) and the cache in front of the tool's API, per run ×
+/// profile (`docs/analysis.md`, "Tools and cache"). The tool's latency is also in the summary
+/// (stage `tool`); this is the rest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolSection {
+    /// Per run × profile that called a tool.
+    pub profiles: Vec<ToolRow>,
+}
+
+/// The tool calls of one run × profile. Every latency says how many samples it stands on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolRow {
+    /// Run id.
+    pub run: String,
+    /// Profile.
+    pub profile: String,
+    /// The functions the LLM called, with how many turns called each, most called first (the
+    /// LLM's words: escape when rendering).
+    pub tools: Vec<(String, u64)>,
+    /// Turns with a tool call (`turns.parquet`).
+    pub turns: u64,
+    /// Tool spans that ran (ok or error).
+    pub calls: u64,
+    /// Tool spans that failed.
+    pub errors: u64,
+    /// Calls by where the result came from: `hit`, `miss`, `off`, in that order.
+    pub cache: Vec<(String, u64)>,
+    /// Hits over hits + misses (the calls that reached the cache), exact 95 % interval.
+    pub hit_rate: Proportion,
+    /// Tool latency (call complete in the LLM's stream → result in hand) of every successful
+    /// call, ms.
+    pub latency: LatencyStats,
+    /// The same per cache outcome present (`hit`, `miss`, `off`).
+    pub by_cache: Vec<ToolLatency>,
+    /// Median miss − median hit, ms, with a bootstrap interval resampling each group; None
+    /// without both.
+    pub saving: Option<Estimate>,
+    /// That as a share of the median miss (a fraction), with its bootstrap interval.
+    pub saving_share: Option<Estimate>,
+    /// Failed calls by error kind, most frequent first.
+    pub error_kinds: Vec<(String, u64)>,
+    /// The LLM's first round: request sent → tool call complete in its stream, ms.
+    pub llm_round1: LatencyStats,
+    /// The LLM's second round (with the tool's result): request sent → first token, ms.
+    pub llm_round2: LatencyStats,
+}
+
+/// Tool latency of the calls with one cache outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolLatency {
+    /// `hit`, `miss` or `off`.
+    pub cache: String,
+    /// Call → result in hand, ms.
+    pub latency: LatencyStats,
 }

@@ -82,6 +82,13 @@ pub fn render(report: &Report) -> String {
             out.push_str(&table(&t.header, &t.rows, t.left));
         }
     }
+    if let Some(t) = &report.tools {
+        out.push_str("\nTOOLS AND CACHE\n");
+        for t in crate::tools::tool_tables(t) {
+            out.push_str(&format!("\n{}\n", t.title));
+            out.push_str(&table(&t.header, &t.rows, t.left));
+        }
+    }
     if let Some(c) = &report.comparison {
         out.push_str(&format!("\nB = {} vs A = {}\n", c.b, c.a));
         let rows: Vec<Vec<String>> = c.rows.iter().map(comparison_cells).collect();

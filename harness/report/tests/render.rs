@@ -106,6 +106,7 @@ fn report() -> Report {
         notes: vec!["<b>note</b>".into()],
         video: None,
         agent: None,
+        tools: None,
     }
 }
 

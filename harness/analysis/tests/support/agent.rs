@@ -147,10 +147,10 @@ fn write(dir: &Path, file: &str, columns: Vec<Column>, expected: &[&str]) {
     ParquetWriter::new(out).finish(&mut df).unwrap();
 }
 
-/// Writes `spans.parquet`: per turn, endpoint, STT, LLM and TTS skipped (the agent is
+/// Writes `spans.parquet`: per turn, endpoint, STT, LLM, tool and TTS skipped (the agent is
 /// opaque) and the `turn` span with voice-to-voice, or failed with `no_answer`.
 fn write_spans(dir: &Path, run: &str, all: &[Turn]) {
-    let stages = ["endpoint", "stt", "llm", "tts", "turn"];
+    let stages = latlab_results::span::STAGE_NAMES;
     let rows: Vec<(&Turn, &str)> = all
         .iter()
         .flat_map(|t| stages.iter().map(move |s| (t, *s)))
@@ -219,6 +219,7 @@ fn write_spans(dir: &Path, run: &str, all: &[Turn]) {
             c::ERROR_MESSAGE,
             text(&|t, s| (is_turn(s) && t.dead).then(|| "no audible reply within 5000 ms".into())),
         ),
+        str_col(c::CACHE, text(&|_, _| None)),
     ];
     write(dir, files::SPANS_PARQUET, columns, &c::SPANS);
 }
@@ -308,6 +309,16 @@ fn write_turns(dir: &Path, run: &str, all: &[Turn]) {
         f64_col(c::TALK_OVER_MS, float(&|t| Some(t.talk_over_ms()))),
         bool_col(c::DEAD_AIR, all.iter().map(|t| Some(t.dead)).collect()),
         i64_col(c::AGENT_SELF_NS, int(&|t| t.self_ms.map(|v| v * MS))),
+        // No tool calls: the tool columns are null.
+        str_col(c::TOOL_NAME, text(&|_| None)),
+        str_col(c::TOOL_ARGUMENTS, text(&|_| None)),
+        i64_col(c::TOOL_CALL_NS, int(&|_| None)),
+        i64_col(c::TOOL_SENT_NS, int(&|_| None)),
+        i64_col(c::TOOL_RESULT_NS, int(&|_| None)),
+        str_col(c::TOOL_CACHE, text(&|_| None)),
+        i64_col(c::LLM2_REQUEST_SENT_NS, int(&|_| None)),
+        i64_col(c::LLM2_FIRST_TOKEN_NS, int(&|_| None)),
+        bool_col(c::TOOL_MATCHED, all.iter().map(|_| None).collect()),
     ];
     write(dir, files::TURNS_PARQUET, columns, &c::TURNS);
 }
