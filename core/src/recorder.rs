@@ -212,11 +212,11 @@ mod tests {
         for turn in 0..7 {
             assert!(recorder.record_turn(timeline(turn), spans(&labels, turn)));
         }
-        // 35 spans into room for 10, 7 timelines into room for 2.
-        assert_eq!(recorder.overflowed(), 25 + 5);
+        // 42 spans into room for 10, 7 timelines into room for 2.
+        assert_eq!(recorder.overflowed(), 32 + 5);
         let (mut s, mut t) = (Vec::new(), Vec::new());
-        assert_eq!(recorder.drain(&mut s, &mut t), 42);
-        assert_eq!(s.len(), 35);
+        assert_eq!(recorder.drain(&mut s, &mut t), 49);
+        assert_eq!(s.len(), 42);
         let mut turns: Vec<u32> = t.iter().map(|t| t.turn).collect();
         turns.sort_unstable();
         assert_eq!(turns, (0..7).collect::<Vec<_>>());
@@ -226,7 +226,7 @@ mod tests {
                 .filter(|r| r.turn == turn)
                 .map(|r| r.stage)
                 .collect();
-            assert_eq!(stages.len(), 5, "turn {turn}: {stages:?}");
+            assert_eq!(stages.len(), 6, "turn {turn}: {stages:?}");
         }
         assert_eq!(recorder.drain(&mut s, &mut t), 0);
     }
@@ -241,7 +241,7 @@ mod tests {
         assert!(!recorder.record_span(SpanRecord::new(&labels, 2, Stage::Llm, 0)));
         let (mut s, mut t) = (Vec::new(), Vec::new());
         recorder.drain(&mut s, &mut t);
-        assert_eq!((s.len(), t.len()), (5, 1));
+        assert_eq!((s.len(), t.len()), (6, 1));
     }
 
     #[test]
@@ -268,7 +268,7 @@ mod tests {
             (s, t)
         });
         let (s, t) = drained;
-        assert_eq!((s.len(), t.len()), (10_000, 2000));
+        assert_eq!((s.len(), t.len()), (12_000, 2000));
     }
 
     #[test]

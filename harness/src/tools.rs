@@ -108,7 +108,8 @@ impl ToolsSpec {
         let (name, url) = if self.url == EMULATOR {
             (
                 "emulator".to_string(),
-                emulator_url.context("[tools] url = \"emulator\" but the emulator is not running")?,
+                emulator_url
+                    .context("[tools] url = \"emulator\" but the emulator is not running")?,
             )
         } else {
             ("http".to_string(), self.url.clone())
@@ -148,7 +149,9 @@ impl RedisServer {
                 )
             })?;
         let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let mut command = Command::new(binary);
         command
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
@@ -278,8 +281,7 @@ mod tests {
 
     #[test]
     fn a_bad_tools_section_names_its_key() {
-        let spec: ToolsSpec =
-            toml::from_str("url = \"ftp://x\"\nfunctions = \"f.json\"").unwrap();
+        let spec: ToolsSpec = toml::from_str("url = \"ftp://x\"\nfunctions = \"f.json\"").unwrap();
         assert_eq!(spec.validate().unwrap_err().0, "url");
         let spec: ToolsSpec = toml::from_str(
             "url = \"emulator\"\nfunctions = \"f.json\"\nredis_url = \"127.0.0.1:6379\"",
@@ -305,7 +307,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_started_redis_answers_and_is_gone_once_dropped() {
-        if Command::new("redis-server").arg("--version").output().is_err() {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
             eprintln!("skipping: no redis-server here (apt-get install redis-server)");
             return;
         }

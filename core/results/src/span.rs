@@ -412,7 +412,8 @@ mod tests {
         }
         let e = "vad".parse::<Stage>().unwrap_err();
         assert!(
-            e.to_string().contains("endpoint, stt, llm, tts, turn"),
+            e.to_string()
+                .contains("endpoint, stt, llm, tool, tts, turn"),
             "{e}"
         );
     }

@@ -96,7 +96,10 @@ pub(super) async fn answer(
         session.to_string(),
         sentence_rx,
     ));
-    let tools = backends.tools.as_ref().filter(|t| !t.functions().is_empty());
+    let tools = backends
+        .tools
+        .as_ref()
+        .filter(|t| !t.functions().is_empty());
     let mut request = LlmRequest {
         messages,
         stream: profile.llm_streaming,
@@ -113,7 +116,14 @@ pub(super) async fn answer(
     };
     out.llm_sent_ns = Some(epoch.elapsed_ns());
     let calls = replying
-        .round(epoch, profile, &backends.llm, &request, &mut out, &sentences)
+        .round(
+            epoch,
+            profile,
+            &backends.llm,
+            &request,
+            &mut out,
+            &sentences,
+        )
         .await;
     if let (Some(tools), Some(call), None) = (tools, calls.into_iter().next(), &out.llm_error) {
         let mut tool = ToolTurn {
@@ -134,7 +144,14 @@ pub(super) async fn answer(
                 replying.first_token_ns = None;
                 // A second call in the spoken round is not made: its words are the answer.
                 let _ = replying
-                    .round(epoch, profile, &backends.llm, &request, &mut out, &sentences)
+                    .round(
+                        epoch,
+                        profile,
+                        &backends.llm,
+                        &request,
+                        &mut out,
+                        &sentences,
+                    )
                     .await;
                 tool.llm2_first_token_ns = replying.first_token_ns;
             }
@@ -256,7 +273,12 @@ async fn run_tool(
     }
     tool.sent_ns = Some(epoch.elapsed_ns());
     let result = tools
-        .call(&call.name, &call.arguments, session, profile.connection_reuse)
+        .call(
+            &call.name,
+            &call.arguments,
+            session,
+            profile.connection_reuse,
+        )
         .await?;
     tool.result_ns = Some(epoch.elapsed_ns());
     if let Some(cache) = cache {

@@ -151,3 +151,41 @@ pub fn interrupt_after_lines(
     assert!(kill.success());
     signalled
 }
+
+/// Whether Debian's `redis-server` is installed (the tool cache's `redis` profiles start it).
+/// `.ci/run` installs it and sets `LATLAB_REQUIRE_TOOLS=1`, which makes its absence a failure.
+pub fn redis_here() -> bool {
+    let here = Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !here {
+        assert!(
+            std::env::var("LATLAB_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "redis-server is not installed (see .ci/run)"
+        );
+        eprintln!("skipping: redis-server is not installed (.ci/run installs it)");
+    }
+    here
+}
+
+/// Process ids of `redis-server`s listening on `port` (from /proc: their command line names it).
+pub fn redis_servers_on(port: u16) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains("redis-server") && text.contains(&format!(":{port}")) {
+            out.push(pid);
+        }
+    }
+    out
+}
