@@ -1,6 +1,6 @@
 //! latlab-emulator: a loopback server that speaks the wire protocols latlab measures —
 //! Deepgram live speech-to-text over WebSocket, OpenAI Chat Completions over SSE, ElevenLabs
-//! streaming text-to-speech over HTTP, the KServe v2 / Triton inference protocol of an object
+//! streaming text-to-speech over HTTP, Cartesia text-to-speech over WebSocket, the KServe v2 / Triton inference protocol of an object
 //! detector, and a voice agent answering calls over Twilio Media Streams or binary PCM — with
 //! seeded, configurable timing and faults.
 //!
@@ -13,6 +13,7 @@
 
 pub mod agent;
 pub mod audio;
+pub mod cartesia;
 pub mod config;
 pub mod detector;
 pub mod error;
@@ -236,6 +237,12 @@ impl Emulator {
     /// `/v1/text-to-speech/{voice_id}/stream`.
     pub fn tts_url(&self) -> String {
         format!("http://{}", self.tts_addr)
+    }
+
+    /// The same TTS listener as a WebSocket base URL, `ws://127.0.0.1:PORT`; Cartesia clients
+    /// append `/tts/websocket`.
+    pub fn tts_ws_url(&self) -> String {
+        format!("ws://{}", self.tts_addr)
     }
 
     /// The detector's base URL, `http://127.0.0.1:PORT`; clients append `/v2/models/{model}`
