@@ -930,6 +930,12 @@ endpointing_ms = 200
         for name in ["gate.toml", "ramp.toml", "open.toml"] {
             Scenario::load(&root.join(name)).unwrap();
         }
+        let cartesia = Scenario::load(&root.join("tts-compare.toml")).unwrap();
+        assert!(matches!(cartesia.spec.backends.tts, TtsBackend::Cartesia(_)));
+        let inputs: Vec<_> = cartesia.profiles.iter().map(|p| p.tts_input).collect();
+        use latlab_core::profile::TtsInput;
+        assert_eq!(inputs, [TtsInput::Sentences, TtsInput::Tokens]);
+        Scenario::load(&root.join("tts-compare-elevenlabs.toml")).unwrap();
         let open = Scenario::load(&root.join("open.toml")).unwrap();
         let plan = open.load_plan(10, None, None);
         assert_eq!(plan.model, LoadModel::Open);
