@@ -931,7 +931,10 @@ endpointing_ms = 200
             Scenario::load(&root.join(name)).unwrap();
         }
         let cartesia = Scenario::load(&root.join("tts-compare.toml")).unwrap();
-        assert!(matches!(cartesia.spec.backends.tts, TtsBackend::Cartesia(_)));
+        assert!(matches!(
+            cartesia.spec.backends.tts,
+            TtsBackend::Cartesia(_)
+        ));
         let inputs: Vec<_> = cartesia.profiles.iter().map(|p| p.tts_input).collect();
         use latlab_core::profile::TtsInput;
         assert_eq!(inputs, [TtsInput::Sentences, TtsInput::Tokens]);
