@@ -198,6 +198,38 @@ pub trait TextToSpeech: Send + Sync {
     fn name(&self) -> &str;
     /// Sends the request; returns once the response has started (status received).
     async fn start(&self, request: &TtsRequest) -> Result<Box<dyn AudioStream>, StageError>;
+    /// The backend's way of taking text piece by piece into one utterance (profile knob
+    /// `tts_input = "tokens"`); `None` (the default) when it takes whole texts only, and the
+    /// pipeline then speaks sentence by sentence.
+    fn incremental(&self) -> Option<&dyn IncrementalSpeech> {
+        None
+    }
+}
+
+/// Text-to-speech that takes an utterance's text as it is written (Cartesia's continuations):
+/// one context, many pieces of text in, one stream of audio out.
+#[async_trait]
+pub trait IncrementalSpeech: Send + Sync {
+    /// Opens a context; `request.text` is ignored (the text comes through the [`TextSink`]).
+    /// Returns once the context can take text.
+    async fn open_context(&self, request: &TtsRequest) -> Result<SpeechContext, StageError>;
+}
+
+/// An open incremental context: text goes in through `text`, audio comes back on `audio`.
+pub struct SpeechContext {
+    /// Where the text goes.
+    pub text: Box<dyn TextSink>,
+    /// The audio of all the text pushed, ending after [`TextSink::finish`].
+    pub audio: Box<dyn AudioStream>,
+}
+
+/// The text side of an incremental context.
+#[async_trait]
+pub trait TextSink: Send {
+    /// Sends the next piece of text (a token or more; spaces as the LLM wrote them).
+    async fn push(&mut self, text: &str) -> Result<(), StageError>;
+    /// Says no more text will come, so the service speaks what it still holds and ends.
+    async fn finish(&mut self) -> Result<(), StageError>;
 }
 
 /// What a local endpointer decided about a frame.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::bail;
+use latlab_core::backends::cartesia::CartesiaTts;
 use latlab_core::backends::deepgram::DeepgramStt;
 use latlab_core::backends::elevenlabs::ElevenLabsTts;
 use latlab_core::backends::energy_vad::EnergyVadFactory;
@@ -151,6 +152,15 @@ impl BackendSet {
                 tts.base_url = resolve(&tts.base_url, Emulator::tts_url);
                 set.fact["tts"] = serde_json::json!({"kind": "elevenlabs", "base_url": tts.base_url, "model": tts.model, "voice_id": tts.voice_id, "output_format": tts.output_format});
                 let client = ElevenLabsTts::new(tts, key, timeouts)
+                    .map_err(|e| anyhow::anyhow!("TTS backend: {e}"))?;
+                set.tts.insert(String::new(), Arc::new(client));
+            }
+            TtsBackend::Cartesia(tts) => {
+                let key = key_for(&tts.base_url, &tts.api_key_env, &emu.tts.api_key)?;
+                let mut tts = tts.clone();
+                tts.base_url = resolve(&tts.base_url, Emulator::tts_ws_url);
+                set.fact["tts"] = serde_json::json!({"kind": "cartesia", "base_url": tts.base_url, "model_id": tts.model_id, "voice_id": tts.voice_id, "sample_rate": tts.sample_rate, "version": tts.version});
+                let client = CartesiaTts::new(tts, key, timeouts)
                     .map_err(|e| anyhow::anyhow!("TTS backend: {e}"))?;
                 set.tts.insert(String::new(), Arc::new(client));
             }
@@ -320,7 +330,7 @@ impl BackendSet {
     ) -> anyhow::Result<Arc<dyn TextToSpeech>> {
         let _ = profile;
         match spec {
-            TtsBackend::Elevenlabs(_) => Ok(Arc::clone(&self.tts[""])),
+            TtsBackend::Elevenlabs(_) | TtsBackend::Cartesia(_) => Ok(Arc::clone(&self.tts[""])),
             #[cfg(feature = "local-tts")]
             TtsBackend::Piper(c) => {
                 use latlab_core::backends::local::piper::PiperTts;

@@ -915,6 +915,23 @@ async fn settle_emulator(
     }
 }
 
+/// Says once per profile when `tts_input = "tokens"` met a TTS backend that takes whole texts
+/// only, so the profile was spoken sentence by sentence.
+fn note_sentence_fallback(manifest: &mut RunManifest, setup: &Setup<'_>) {
+    use crate::scenario::TtsBackend;
+    if matches!(setup.scenario.spec.backends.tts, TtsBackend::Cartesia(_)) {
+        return;
+    }
+    for profile in &setup.profiles {
+        if profile.tts_input == latlab_core::profile::TtsInput::Tokens {
+            manifest.notes.push(format!(
+                "profile {}: tts_input = \"tokens\" needs a TTS backend that takes text incrementally (cartesia); this one takes whole texts, so the profile was spoken as tts_start says (sentences)",
+                profile.name
+            ));
+        }
+    }
+}
+
 /// The manifest's closing facts: warnings about the load generator, what an interruption
 /// left out, the status, duration, counts and lags.
 fn close_manifest(
@@ -926,6 +943,7 @@ fn close_manifest(
     live: &LiveView,
 ) {
     let interrupted = clock.interrupted();
+    note_sentence_fallback(manifest, setup);
     let pacing = manifest::pacing_of(&recorded.pacing);
     if pacing.p99_ns > 1_000_000 {
         manifest.notes.push(format!(

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use latlab_core::backends::Timeouts;
+use latlab_core::backends::cartesia::CartesiaConfig;
 use latlab_core::backends::deepgram::DeepgramConfig;
 use latlab_core::backends::elevenlabs::{ElevenLabsConfig, parse_output_format};
 use latlab_core::backends::openai::OpenAiConfig;
@@ -171,6 +172,7 @@ impl BackendsSpec {
         };
         let tts = match &self.tts {
             TtsBackend::Elevenlabs(c) => Some(c.base_url.as_str()),
+            TtsBackend::Cartesia(c) => Some(c.base_url.as_str()),
             #[allow(unreachable_patterns)]
             _ => None,
         };
@@ -221,6 +223,8 @@ pub enum LlmBackend {
 pub enum TtsBackend {
     /// ElevenLabs HTTP streaming.
     Elevenlabs(ElevenLabsConfig),
+    /// Cartesia over its WebSocket (contexts; token streaming with `tts_input = "tokens"`).
+    Cartesia(CartesiaConfig),
     /// Piper on ONNX Runtime, sentence by sentence (feature `local-tts`).
     #[cfg(feature = "local-tts")]
     Piper(latlab_core::backends::local::piper::PiperConfig),
@@ -585,9 +589,11 @@ impl Scenario {
                 format!("{} ms is not in [5, 1000]", spec.frame_ms),
             ));
         }
-        #[allow(irrefutable_let_patterns)]
         if let TtsBackend::Elevenlabs(tts) = &spec.backends.tts {
             parse_output_format(&tts.output_format).map_err(|m| invalid("output_format", m))?;
+        }
+        if let TtsBackend::Cartesia(tts) = &spec.backends.tts {
+            tts.validate().map_err(|(key, m)| invalid(key, m))?;
         }
         if let Some(emulator) = &spec.emulator {
             emulator
@@ -911,6 +917,43 @@ endpointing_ms = 200
     }
 
     #[test]
+    fn a_bad_cartesia_config_names_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cartesia = "kind = \"cartesia\"\nbase_url = \"emulator\"\nsample_rate = 16000";
+        let good = MINIMAL.replace(
+            "kind = \"elevenlabs\"\nbase_url = \"emulator\"\noutput_format = \"wav_16000\"",
+            cartesia,
+        );
+        let s = Scenario::load(&write(dir.path(), "s.toml", &good)).unwrap();
+        assert!(matches!(s.spec.backends.tts, TtsBackend::Cartesia(_)));
+        assert!(s.uses_emulator());
+        let bad = good.replace("sample_rate = 16000", "sample_rate = 12345");
+        let e = Scenario::load(&write(dir.path(), "s.toml", &bad))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `sample_rate`"), "{e}");
+        let bad = good.replace("sample_rate = 16000", "voice = \"x\"");
+        let e = Scenario::load(&write(dir.path(), "s.toml", &bad))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("voice"), "{e}");
+        let tokens = good.replace(
+            "endpointing_ms = 200",
+            "endpointing_ms = 200\ntts_input = \"tokens\"",
+        );
+        let s = Scenario::load(&write(dir.path(), "s.toml", &tokens)).unwrap();
+        assert_eq!(
+            s.profiles[0].tts_input,
+            latlab_core::profile::TtsInput::Tokens
+        );
+        let bad = tokens.replace("\"tokens\"", "\"words\"");
+        let e = Scenario::load(&write(dir.path(), "s.toml", &bad))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tts_input"), "{e}");
+    }
+
+    #[test]
     fn shipped_scenarios_load() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
         let s = Scenario::load(&root.join("smoke.toml")).unwrap();
@@ -919,6 +962,15 @@ endpointing_ms = 200
         for name in ["gate.toml", "ramp.toml", "open.toml"] {
             Scenario::load(&root.join(name)).unwrap();
         }
+        let cartesia = Scenario::load(&root.join("tts-compare.toml")).unwrap();
+        assert!(matches!(
+            cartesia.spec.backends.tts,
+            TtsBackend::Cartesia(_)
+        ));
+        let inputs: Vec<_> = cartesia.profiles.iter().map(|p| p.tts_input).collect();
+        use latlab_core::profile::TtsInput;
+        assert_eq!(inputs, [TtsInput::Sentences, TtsInput::Tokens]);
+        Scenario::load(&root.join("tts-compare-elevenlabs.toml")).unwrap();
         let open = Scenario::load(&root.join("open.toml")).unwrap();
         let plan = open.load_plan(10, None, None);
         assert_eq!(plan.model, LoadModel::Open);

@@ -26,6 +26,26 @@ pub enum TtsStart {
     FullReply,
 }
 
+/// How the reply's text reaches text-to-speech.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TtsInput {
+    /// One request per piece of text that `tts_start` says (a sentence, or the whole reply).
+    #[default]
+    Sentences,
+    /// One incremental context per reply, fed every LLM token as it arrives (Cartesia's
+    /// continuations). A backend that takes whole texts only speaks sentence by sentence
+    /// instead, and the run's manifest says so.
+    Tokens,
+}
+
+impl TtsInput {
+    /// True for the default.
+    pub fn is_sentences(&self) -> bool {
+        *self == TtsInput::Sentences
+    }
+}
+
 /// The knobs of one profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +69,9 @@ pub struct Profile {
     /// Start TTS on the first sentence or on the whole reply.
     #[serde(default = "default_tts_start")]
     pub tts_start: TtsStart,
+    /// Send TTS whole sentences (default) or stream every LLM token into one context.
+    #[serde(default, skip_serializing_if = "TtsInput::is_sentences")]
+    pub tts_input: TtsInput,
     /// Use the TTS streaming endpoint (else the whole-body endpoint).
     #[serde(default = "yes")]
     pub tts_streaming: bool,
@@ -230,6 +253,7 @@ impl Profile {
             utterance_end_ms: Some(1000),
             interim_results: true,
             tts_start: TtsStart::FirstSentence,
+            tts_input: TtsInput::Sentences,
             tts_streaming: true,
             connection_reuse: true,
             llm_streaming: true,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::timing::{ErrorKind, StageError};
 
+pub mod cartesia;
 pub mod deepgram;
 pub mod elevenlabs;
 pub mod energy_vad;

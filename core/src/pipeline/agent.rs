@@ -1,5 +1,7 @@
 //! The answering side of a turn: send the transcript to the LLM, cut its streamed reply into
-//! sentences, and speak them through TTS as the profile says (first sentence or whole reply).
+//! sentences, and speak them through TTS as the profile says (first sentence or whole reply),
+//! or, with `tts_input = "tokens"` and a backend that takes text incrementally, stream every
+//! token into one TTS context.
 //!
 //! [`answer`] returns once the reply's text is complete, with its speech still streaming in
 //! [`Speaking`]: the conversation's next turn needs only the text, so a user who speaks again
@@ -14,9 +16,10 @@ use super::turn::Answered;
 use crate::audio::AudioProbe;
 use crate::clock::Epoch;
 use crate::dataset::ExpectedTool;
-use crate::profile::{Profile, TtsStart};
+use crate::profile::{Profile, TtsInput, TtsStart};
 use crate::stage::{
-    ChatMessage, LanguageModel, LlmRequest, TextToSpeech, ToolCall, ToolExchange, TtsRequest,
+    AudioStream, ChatMessage, IncrementalSpeech, LanguageModel, LlmRequest, TextToSpeech, ToolCall,
+    ToolExchange, TtsRequest,
 };
 use crate::text::SentenceSplitter;
 use crate::timing::{CacheOutcome, ErrorKind, StageError, ToolTurn};
@@ -87,10 +90,13 @@ pub(super) async fn answer(
         llm_queue_wait_ns: Some(queued.wait_ns),
         ..Answered::default()
     };
+    // With `by_token` the channel carries every token, else whole sentences or the reply.
+    let by_token = profile.tts_input == TtsInput::Tokens && backends.tts.incremental().is_some();
     let (sentences, sentence_rx) = mpsc::unbounded_channel::<String>();
     let speaker = tokio::spawn(speak(
         epoch,
         Arc::clone(&backends.tts),
+        by_token,
         profile.tts_streaming,
         profile.connection_reuse,
         session.to_string(),
@@ -110,6 +116,7 @@ pub(super) async fn answer(
     };
     let mut replying = Replying {
         splitter: SentenceSplitter::new(),
+        by_token,
         pieces: 0,
         usage: 0,
         first_token_ns: None,
@@ -166,6 +173,7 @@ pub(super) async fn answer(
     };
     if out.llm_error.is_none() && out.tool_error.is_none() {
         let rest = match profile.tts_start {
+            _ if by_token => None,
             TtsStart::FirstSentence => replying.splitter.finish(),
             TtsStart::FullReply => Some(out.reply.trim().to_string()).filter(|r| !r.is_empty()),
         };
@@ -186,6 +194,8 @@ pub(super) async fn answer(
 /// A reply's text as it streams in, over one or two LLM rounds.
 struct Replying {
     splitter: SentenceSplitter,
+    /// Every token goes to the speaker (one incremental TTS context), not sentences.
+    by_token: bool,
     pieces: u64,
     usage: u64,
     /// The round's first content token.
@@ -225,7 +235,10 @@ impl Replying {
                     out.llm_end_ns = Some(now);
                     pieces += 1;
                     out.reply.push_str(&token);
-                    if profile.tts_start == TtsStart::FirstSentence {
+                    if self.by_token {
+                        out.first_sentence_ns.get_or_insert(now);
+                        let _ = sentences.send(token);
+                    } else if profile.tts_start == TtsStart::FirstSentence {
                         for sentence in self.splitter.push(&token) {
                             out.first_sentence_ns.get_or_insert(now);
                             let _ = sentences.send(sentence);
@@ -307,65 +320,44 @@ struct Spoken {
     error: Option<StageError>,
 }
 
-/// Speaks sentences one after another as they arrive; stops at the first failure.
+/// Speaks the reply's text as it arrives: sentences one after another, or (with `by_token`)
+/// every token into one incremental context. Stops at the first failure.
 async fn speak(
     epoch: Epoch,
     tts: Arc<dyn TextToSpeech>,
+    by_token: bool,
     streaming: bool,
     reuse_connection: bool,
     session: String,
-    mut sentences: mpsc::UnboundedReceiver<String>,
+    mut texts: mpsc::UnboundedReceiver<String>,
 ) -> Spoken {
     let mut out = Spoken::default();
-    while let Some(text) = sentences.recv().await {
-        out.chars += text.chars().count() as u64;
-        let request = TtsRequest {
-            text,
-            streaming,
-            reuse_connection,
-            session: session.clone(),
-        };
-        out.sent_ns.get_or_insert(epoch.elapsed_ns());
-        let mut stream = match tts.start(&request).await {
-            Ok(s) => s,
-            Err(e) => {
-                out.error = Some(e);
-                break;
-            }
-        };
-        let mut probe = AudioProbe::new(stream.container(), stream.sample_rate());
-        while let Some(chunk) = stream.next_chunk().await {
-            let now = epoch.elapsed_ns();
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    out.error = Some(e);
-                    break;
-                }
-            };
-            if chunk.is_empty() {
-                continue;
-            }
-            out.first_byte_ns.get_or_insert(now);
-            match probe.push(&chunk) {
-                Ok(found) if found.first_audible => {
-                    out.first_audible_ns.get_or_insert(now);
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    out.error = Some(StageError::new(ErrorKind::Protocol, e.to_string()));
+    let request = |text: String| TtsRequest {
+        text,
+        streaming,
+        reuse_connection,
+        session: session.clone(),
+    };
+    match tts.incremental() {
+        Some(incremental) if by_token => {
+            speak_tokens(epoch, incremental, request(String::new()), texts, &mut out).await;
+        }
+        _ => {
+            while let Some(text) = texts.recv().await {
+                out.chars += text.chars().count() as u64;
+                out.sent_ns.get_or_insert(epoch.elapsed_ns());
+                let stream = match tts.start(&request(text)).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        out.error = Some(e);
+                        break;
+                    }
+                };
+                listen(epoch, stream, &mut out, None).await;
+                if out.error.is_some() {
                     break;
                 }
             }
-            out.done_ns = Some(now);
-        }
-        if out.audio_ms == 0.0 {
-            out.lead_ms = probe.lead_ms().unwrap_or(0.0);
-        }
-        out.bytes += probe.bytes();
-        out.audio_ms += probe.audio_ms();
-        if out.error.is_some() {
-            break;
         }
     }
     if out.error.is_none() && out.sent_ns.is_some() && out.first_audible_ns.is_none() {
@@ -375,4 +367,107 @@ async fn speak(
         ));
     }
     out
+}
+
+/// Streams every token into one context opened at the first token, reading its audio at the
+/// same time; the context is finished when the reply's text ends.
+async fn speak_tokens(
+    epoch: Epoch,
+    tts: &dyn IncrementalSpeech,
+    request: TtsRequest,
+    mut tokens: mpsc::UnboundedReceiver<String>,
+    out: &mut Spoken,
+) {
+    let Some(first) = tokens.recv().await else {
+        return;
+    };
+    out.sent_ns = Some(epoch.elapsed_ns());
+    let context = match tts.open_context(&request).await {
+        Ok(c) => c,
+        Err(e) => {
+            out.error = Some(e);
+            return;
+        }
+    };
+    let (mut sink, audio) = (context.text, context.audio);
+    let (failed, failure) = tokio::sync::oneshot::channel::<()>();
+    let feed = async move {
+        let mut chars = 0u64;
+        let mut text = Some(first);
+        while let Some(piece) = text {
+            chars += piece.chars().count() as u64;
+            if let Err(e) = sink.push(&piece).await {
+                let _ = failed.send(());
+                return (chars, Some(e));
+            }
+            text = tokens.recv().await;
+        }
+        let finished = sink.finish().await.err();
+        if finished.is_some() {
+            let _ = failed.send(());
+        }
+        (chars, finished)
+    };
+    let ((chars, feed_error), ()) = tokio::join!(feed, listen(epoch, audio, out, Some(failure)));
+    out.chars += chars;
+    if let Some(e) = feed_error {
+        out.error.get_or_insert(e);
+    }
+}
+
+/// Reads one audio stream to its end, stamping first byte, first audible and done; stops early
+/// when `abandon` fires (the text side failed).
+async fn listen(
+    epoch: Epoch,
+    mut stream: Box<dyn AudioStream>,
+    out: &mut Spoken,
+    abandon: Option<tokio::sync::oneshot::Receiver<()>>,
+) {
+    let mut probe = AudioProbe::new(stream.container(), stream.sample_rate());
+    let abandon = async {
+        // A sender dropped without sending means the text side finished normally.
+        let fired = match abandon {
+            Some(rx) => rx.await.is_ok(),
+            None => false,
+        };
+        if !fired {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::pin!(abandon);
+    loop {
+        let chunk = tokio::select! {
+            chunk = stream.next_chunk() => chunk,
+            () = &mut abandon => break,
+        };
+        let Some(chunk) = chunk else { break };
+        let now = epoch.elapsed_ns();
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                out.error = Some(e);
+                break;
+            }
+        };
+        if chunk.is_empty() {
+            continue;
+        }
+        out.first_byte_ns.get_or_insert(now);
+        match probe.push(&chunk) {
+            Ok(found) if found.first_audible => {
+                out.first_audible_ns.get_or_insert(now);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                out.error = Some(StageError::new(ErrorKind::Protocol, e.to_string()));
+                break;
+            }
+        }
+        out.done_ns = Some(now);
+    }
+    if out.audio_ms == 0.0 {
+        out.lead_ms = probe.lead_ms().unwrap_or(0.0);
+    }
+    out.bytes += probe.bytes();
+    out.audio_ms += probe.audio_ms();
 }

@@ -128,7 +128,8 @@ impl Default for ToolsConfig {
 pub struct TtsConfig {
     /// TCP port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
-    /// When set, the `xi-api-key` header must carry this key.
+    /// When set, the `xi-api-key` header must carry this key (Cartesia's WebSocket: `X-API-Key`,
+    /// `Authorization: Bearer` or `?api_key=`; a missing key is 401, a wrong one 403).
     pub api_key: Option<String>,
     /// Fault probabilities.
     pub faults: Faults,

@@ -1,8 +1,9 @@
 //! latlab-emulator: a loopback server that speaks the wire protocols latlab measures —
 //! Deepgram live speech-to-text over WebSocket, OpenAI Chat Completions over SSE, ElevenLabs
-//! streaming text-to-speech over HTTP, the KServe v2 / Triton inference protocol of an object
-//! detector, a voice agent answering calls over Twilio Media Streams or binary PCM, and a
-//! company's tool API for the LLM's function calls — with seeded, configurable timing and faults.
+//! streaming text-to-speech over HTTP, Cartesia text-to-speech over WebSocket, the KServe v2 /
+//! Triton inference protocol of an object detector, a voice agent answering calls over Twilio
+//! Media Streams or binary PCM, and a company's tool API for the LLM's function calls — with
+//! seeded, configurable timing and faults.
 //!
 //! Tests and `latlab run` start it on ephemeral ports and point latlab's real clients at it,
 //! so the whole pipeline can be measured with known service latencies. Every delay and fault
@@ -13,6 +14,7 @@
 
 pub mod agent;
 pub mod audio;
+pub mod cartesia;
 pub mod config;
 pub mod detector;
 pub mod error;
@@ -256,6 +258,12 @@ impl Emulator {
     /// `/v1/text-to-speech/{voice_id}/stream`.
     pub fn tts_url(&self) -> String {
         format!("http://{}", self.tts_addr)
+    }
+
+    /// The same TTS listener as a WebSocket base URL, `ws://127.0.0.1:PORT`; Cartesia clients
+    /// append `/tts/websocket`.
+    pub fn tts_ws_url(&self) -> String {
+        format!("ws://{}", self.tts_addr)
     }
 
     /// The detector's base URL, `http://127.0.0.1:PORT`; clients append `/v2/models/{model}`

@@ -166,12 +166,14 @@ pub(crate) struct TtsState {
     pub trace: Arc<crate::trace::WireTrace>,
 }
 
-/// The router of the TTS service.
+/// The router of the TTS service: ElevenLabs' HTTP endpoints and Cartesia's WebSocket
+/// ([`crate::cartesia`]), on one listener with one config.
 pub(crate) fn router(state: Arc<TtsState>) -> Router {
     Router::new()
         .route("/v1/text-to-speech/{voice_id}/stream", post(streamed))
         .route("/v1/text-to-speech/{voice_id}", post(whole))
-        .with_state(state)
+        .with_state(Arc::clone(&state))
+        .merge(crate::cartesia::router(state))
 }
 
 #[derive(Deserialize)]
