@@ -285,11 +285,11 @@ disconnect = 0.05
     let spans: Vec<Span> = read_jsonl(&out_dir.join("spans.jsonl"));
     let turns: Vec<TurnTimeline> = read_jsonl(&out_dir.join("turns.jsonl"));
     // 20 calls = the 12 smoke calls (33 turns), then calls 01–08 again (23 turns): 56 turns,
-    // each with all five spans.
+    // each with all six spans.
     assert_eq!(turns.len(), 56);
     let grouped = by_turn(&spans);
     assert_eq!(grouped.len(), 56);
-    assert!(grouped.values().all(|s| s.len() == 5));
+    assert!(grouped.values().all(|s| s.len() == 6));
 
     let errors = |stage: Stage| -> Vec<&Span> {
         spans
