@@ -172,8 +172,18 @@ fn a_real_pipecat_bot_is_measured_at_the_callers_ear_beside_its_own_figures() {
     let report = &manifest["agent"]["self_report"];
     assert_eq!(report["reporter"], "pipecat", "{report}");
     eprintln!("caller v2v vs Pipecat's own (ms): {own:?}");
+    // Pipecat starts its clock at its own estimate of the caller's end (its VAD's decision less
+    // its stop delay), which can fall a little before or after the dataset's label: a turn may
+    // come out a few ms either way, the turns together clearly later.
     for (v2v, pipecat) in &own {
-        assert!(v2v > pipecat, "caller {v2v} ms < Pipecat's {pipecat} ms");
+        assert!(
+            v2v > &(pipecat - 50.0),
+            "caller {v2v} ms is well under Pipecat's {pipecat} ms"
+        );
+    }
+    if !own.is_empty() {
+        let mean = own.iter().map(|(v, p)| v - p).sum::<f64>() / own.len() as f64;
+        assert!(mean > 0.0, "mean unseen {mean} ms: {own:?}");
     }
     assert!(stdout.contains("AGENT (at the caller's ear)"), "{stdout}");
 }
