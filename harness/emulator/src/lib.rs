@@ -44,6 +44,19 @@ use tokio::task::JoinHandle;
 /// while the same session under the same seed always draws the same ones.
 pub use latlab_core::backends::SESSION_HEADER;
 
+/// Whether `Authorization: Bearer <key>` carries `expected` (always, when no key is configured):
+/// the OpenAI-style services' check (the LLM and the tool API).
+pub(crate) fn bearer_authorized(expected: Option<&str>, headers: &axum::http::HeaderMap) -> bool {
+    let Some(expected) = expected else {
+        return true;
+    };
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|key| key.trim() == expected)
+}
+
 /// The session a request names, or "".
 pub(crate) fn session_of(headers: &axum::http::HeaderMap) -> &str {
     headers

@@ -401,17 +401,6 @@ fn openai_error(status: StatusCode, message: &str, kind: &str, code: Option<&str
     (status, axum::Json(body)).into_response()
 }
 
-fn authorized(config: &LlmConfig, headers: &HeaderMap) -> bool {
-    let Some(expected) = &config.api_key else {
-        return true;
-    };
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|key| key.trim() == expected)
-}
-
 async fn completions(
     State(state): State<Arc<LlmState>>,
     headers: HeaderMap,
@@ -422,7 +411,7 @@ async fn completions(
         .trace
         .mark(crate::session_of(&headers), Mark::LlmRequest);
     state.counters.request();
-    if !authorized(&state.config, &headers) {
+    if !crate::bearer_authorized(state.config.api_key.as_deref(), &headers) {
         return openai_error(
             StatusCode::UNAUTHORIZED,
             "Incorrect API key provided.",

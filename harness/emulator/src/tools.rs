@@ -174,17 +174,6 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn authorized(config: &ToolsConfig, headers: &HeaderMap) -> bool {
-    let Some(expected) = &config.api_key else {
-        return true;
-    };
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|key| key.trim() == expected)
-}
-
 async fn call(
     State(state): State<Arc<ToolsState>>,
     Path(name): Path<String>,
@@ -193,7 +182,7 @@ async fn call(
 ) -> Response {
     let start = Instant::now();
     state.counters.request();
-    if !authorized(&state.config, &headers) {
+    if !crate::bearer_authorized(state.config.api_key.as_deref(), &headers) {
         return error(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
