@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::codec::{mulaw_decode_all, mulaw_encode_all, resample};
-use super::ear::{CallerSpeech, CallerTurn, Ear, Heard, Measured, ONSET_SILENCE_MS, speech_flags};
+use super::ear::{CallerSpeech, CallerTurn, Ear, Heard, Measured, speech_flags};
 use super::protocol::{
     Media, MediaFormat, StartMeta, TWILIO_ENCODING, TWILIO_RATE, TwilioMessage, is_pcm_clear,
 };
@@ -44,8 +44,6 @@ const PACING_BATCH: usize = 64;
 struct Progress {
     /// Onsets heard so far (ear time of their first audible sample).
     onsets: Vec<u64>,
-    /// Last audible sample heard so far.
-    last_audible_ns: u64,
     /// When the audio received so far will have played out.
     play_end_ns: u64,
     /// The socket ended (by the agent or an error).
@@ -327,7 +325,7 @@ impl Feed<'_> {
                 let p = self.progress.lock().expect("progress lock");
                 let last = fed.turns.last().map_or(last_end, |t| t.end_ns);
                 let answered = p.onsets.iter().any(|&o| o >= last);
-                let quiet_since = p.last_audible_ns.max(p.play_end_ns);
+                let quiet_since = p.play_end_ns;
                 let now = self.epoch.elapsed_ns();
                 if now >= last.saturating_add(answer_timeout)
                     || (answered && now >= quiet_since + HANG_UP_AFTER_MS * 1_000_000)
@@ -522,7 +520,6 @@ async fn listen(
         errors: Vec::new(),
         dropped: None,
     };
-    let mut last_audible_end = 0u64;
     loop {
         let message = rx.next().await;
         let at = epoch.elapsed_ns();
@@ -537,7 +534,7 @@ async fn listen(
             }
             Some(Ok(m)) => m,
         };
-        let audio: Option<(Vec<i16>, usize)> = match (protocol, message) {
+        let audio: Option<Vec<i16>> = match (protocol, message) {
             (_, Message::Close(frame)) => {
                 out.dropped = Some((
                     at,
@@ -558,7 +555,7 @@ async fn listen(
                 Ok(TwilioMessage::Media { media, .. }) => {
                     match base64::engine::general_purpose::STANDARD.decode(media.payload.as_bytes())
                     {
-                        Ok(bytes) => Some((mulaw_decode_all(&bytes), bytes.len())),
+                        Ok(bytes) => Some(mulaw_decode_all(&bytes)),
                         Err(e) => {
                             out.errors.push((
                                 at,
@@ -608,12 +605,11 @@ async fn listen(
                 }
                 None
             }
-            (Protocol::Pcm, Message::Binary(b)) => Some((
+            (Protocol::Pcm, Message::Binary(b)) => Some(
                 b.chunks_exact(2)
                     .map(|p| i16::from_le_bytes([p[0], p[1]]))
                     .collect(),
-                b.len(),
-            )),
+            ),
             (Protocol::Twilio, Message::Binary(_)) => {
                 out.errors.push((
                     at,
@@ -627,16 +623,10 @@ async fn listen(
             _ => None,
         };
         let mut p = progress.lock().expect("progress lock");
-        if let Some((samples, bytes)) = audio
-            && let Some(first) = out.ear.audio(at, &samples, bytes)
+        if let Some(samples) = audio
+            && let Some(onset) = out.ear.audio(at, &samples)
         {
-            if first.saturating_sub(last_audible_end) >= ONSET_SILENCE_MS * 1_000_000
-                || last_audible_end == 0
-            {
-                p.onsets.push(first);
-            }
-            last_audible_end = out.ear.play_end();
-            p.last_audible_ns = last_audible_end;
+            p.onsets.push(onset);
         }
         p.play_end_ns = out.ear.play_end();
     }

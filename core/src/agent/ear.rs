@@ -56,8 +56,15 @@ pub struct Ear {
     clears: Vec<u64>,
     play_end: u64,
     started: bool,
-    bytes: u64,
-    samples: u64,
+    /// The end of the last audible block heard so far (for onsets as audio arrives).
+    last_audible_end: Option<u64>,
+}
+
+/// Whether an audible block at `at` is an onset, the last audible block having ended at
+/// `last_end`: the one rule for onsets as they arrive ([`Ear::audio`]) and afterwards
+/// ([`Heard::onsets`]).
+fn is_onset(last_end: Option<u64>, at: u64) -> bool {
+    last_end.is_none_or(|e| at.saturating_sub(e) >= ONSET_SILENCE_MS * MS)
 }
 
 impl Ear {
@@ -70,16 +77,13 @@ impl Ear {
             clears: Vec::new(),
             play_end: 0,
             started: false,
-            bytes: 0,
-            samples: 0,
+            last_audible_end: None,
         }
     }
 
-    /// Audio that arrived at `at_ns`; returns when its first audible sample will be heard, if
-    /// it has one.
-    pub fn audio(&mut self, at_ns: u64, samples: &[i16], wire_bytes: usize) -> Option<u64> {
-        self.bytes += wire_bytes as u64;
-        self.samples += samples.len() as u64;
+    /// Audio that arrived at `at_ns`; returns when an onset it holds will be heard (its first
+    /// audible sample after [`ONSET_SILENCE_MS`] without one), if it holds one.
+    pub fn audio(&mut self, at_ns: u64, samples: &[i16]) -> Option<u64> {
         if samples.is_empty() {
             return None;
         }
@@ -94,7 +98,7 @@ impl Ear {
         };
         let per_block = (u64::from(self.rate) * BLOCK_MS / 1000).max(1) as usize;
         let ns_per_sample = 1e9 / f64::from(self.rate);
-        let mut first = None;
+        let mut onset = None;
         for (b, block) in samples.chunks(per_block).enumerate() {
             let offset = b * per_block;
             let t0 = start + (offset as f64 * ns_per_sample) as u64;
@@ -103,8 +107,11 @@ impl Ear {
                 .iter()
                 .position(|s| s.unsigned_abs() > AUDIBLE_THRESHOLD as u16)
                 .map(|i| t0 + (i as f64 * ns_per_sample) as u64);
-            if first.is_none() {
-                first = audible_at;
+            if let Some(at) = audible_at {
+                if onset.is_none() && is_onset(self.last_audible_end, at) {
+                    onset = Some(at);
+                }
+                self.last_audible_end = Some(t1);
             }
             self.blocks.push(Block {
                 start_ns: t0,
@@ -113,7 +120,7 @@ impl Ear {
             });
         }
         self.play_end = start + (samples.len() as f64 * ns_per_sample) as u64;
-        first
+        onset
     }
 
     /// A `clear` arrived at `at_ns`: what had not played by then is dropped.
@@ -133,16 +140,17 @@ impl Ear {
             }
         }
         self.play_end = self.play_end.min(at_ns);
+        self.last_audible_end = self
+            .blocks
+            .iter()
+            .rev()
+            .find(|b| b.audible_at.is_some())
+            .map(|b| b.end_ns);
     }
 
     /// When the audio received so far will have played out.
     pub fn play_end(&self) -> u64 {
         self.play_end
-    }
-
-    /// Bytes of agent audio received (as sent on the wire).
-    pub fn bytes(&self) -> u64 {
-        self.bytes
     }
 
     /// The finished timeline.
@@ -245,7 +253,7 @@ impl Heard {
         let mut out = Vec::new();
         let mut last_end: Option<u64> = None;
         for (i, at, end) in self.audible() {
-            if last_end.is_none_or(|e| at.saturating_sub(e) >= ONSET_SILENCE_MS * MS) {
+            if is_onset(last_end, at) {
                 out.push((i, at));
             }
             last_end = Some(end);
@@ -444,12 +452,12 @@ mod tests {
         let mut ear = Ear::new(RATE);
         // 80 ms of leading silence arrives at 3.5 s, then 1 s of speech sent in 20 ms messages
         // at real time, with one late message (a 150 ms underrun).
-        ear.audio(ms(3_500), &silence(80), 640);
+        ear.audio(ms(3_500), &silence(80));
         let mut t = ms(3_500);
         for k in 0..50 {
             let late = if k == 25 { ms(150) } else { 0 };
             t += late;
-            ear.audio(t.max(ear.play_end()), &tone(20), 160);
+            ear.audio(t.max(ear.play_end()), &tone(20));
             t = ear.play_end();
         }
         let heard = ear.finish();
@@ -473,7 +481,7 @@ mod tests {
         }];
         let mut ear = Ear::new(RATE);
         // Two seconds of speech arrive at once: the caller hears it over two seconds.
-        ear.audio(ms(1_200), &tone(2_000), 16_000);
+        ear.audio(ms(1_200), &tone(2_000));
         let m = &ear
             .finish()
             .measure(&turns, &speaking(&turns), ms(5_000), ms(9_000))[0];
@@ -496,9 +504,9 @@ mod tests {
         ];
         // Reply 1 arrives at 1.3 s, 3 s of it at once; a clear arrives at 2.25 s.
         let mut ear = Ear::new(RATE);
-        ear.audio(ms(1_300), &tone(3_000), 24_000);
+        ear.audio(ms(1_300), &tone(3_000));
         ear.clear(ms(2_250));
-        ear.audio(ms(4_500), &tone(500), 4_000);
+        ear.audio(ms(4_500), &tone(500));
         let heard = ear.finish();
         let m = heard.measure(&turns, &speaking(&turns), ms(5_000), ms(9_000));
         assert_eq!(m[0].voice_to_voice_ns, Some(ms(300) as i64));
@@ -510,7 +518,7 @@ mod tests {
 
         // An agent that ignores the caller talks to the end of the turn.
         let mut ear = Ear::new(RATE);
-        ear.audio(ms(1_300), &tone(4_000), 32_000);
+        ear.audio(ms(1_300), &tone(4_000));
         let m = ear
             .finish()
             .measure(&turns, &speaking(&turns), ms(5_000), ms(9_000));
@@ -532,7 +540,7 @@ mod tests {
             }
         }
         let mut ear = Ear::new(RATE);
-        ear.audio(ms(1_400), &tone(400), 3_200);
+        ear.audio(ms(1_400), &tone(400));
         let m = &ear.finish().measure(&turns, &caller, ms(5_000), ms(9_000))[0];
         assert!(m.agent.false_cutoff);
         assert!((m.agent.talk_over_ms - 200.0).abs() < 0.5, "{m:?}");
@@ -575,7 +583,7 @@ mod tests {
         ];
         let mut ear = Ear::new(RATE);
         // The reply ends at 2.4 s, 100 ms before the caller's next turn.
-        ear.audio(ms(1_400), &tone(1_000), 8_000);
+        ear.audio(ms(1_400), &tone(1_000));
         let m = ear
             .finish()
             .measure(&turns, &speaking(&turns), ms(5_000), ms(4_000));
@@ -592,8 +600,8 @@ mod tests {
             end_ns: ms(1_000),
         }];
         let mut ear = Ear::new(RATE);
-        ear.audio(ms(960), &silence(60), 480);
-        ear.audio(ms(1_020), &tone(500), 4_000);
+        ear.audio(ms(960), &silence(60));
+        ear.audio(ms(1_020), &tone(500));
         let m = &ear
             .finish()
             .measure(&turns, &speaking(&turns), ms(5_000), ms(4_000))[0];
