@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use latlab_core::agent::{AgentTarget, Protocol};
-use latlab_core::backends::ApiKey;
+use latlab_core::backends::{ApiKey, public_url};
 use latlab_core::profile::Profile;
 use latlab_core::timing::TurnTimeline;
 use latlab_results::agent::{AgentFacts, SelfReportFacts, SelfReportLine};
@@ -109,10 +109,10 @@ impl AgentSpec {
                 Ok(u) if u.scheme() == "ws" || u.scheme() == "wss" => Ok(()),
                 Ok(u) => Err(format!(
                     "{:?} is a {} URL: an agent is dialled over ws:// or wss://",
-                    scrub(url),
+                    public_url(url),
                     u.scheme()
                 )),
-                Err(e) => Err(format!("{:?} is not a URL: {e}", scrub(url))),
+                Err(e) => Err(format!("{:?} is not a URL: {e}", public_url(url))),
             }
         };
         check_url(&self.url).map_err(|m| ("url".to_string(), m))?;
@@ -222,11 +222,6 @@ impl AgentSpec {
             self_report: None,
         }
     }
-}
-
-/// A URL with its query dropped, for error messages (a token may ride in it).
-fn scrub(url: &str) -> String {
-    url.split(['?', '#']).next().unwrap_or("").to_string()
 }
 
 /// Where the self-report comes from.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use latlab_core::backends::{ApiKey, Timeouts};
+use latlab_core::backends::{ApiKey, Timeouts, public_url};
 use latlab_core::tools::{RedisCache, ToolSpec, Tools};
 use serde::{Deserialize, Serialize};
 
@@ -54,7 +54,7 @@ impl ToolsSpec {
                         "url".into(),
                         format!(
                             "{:?} is not an http(s) URL or `emulator`",
-                            self.url.split('?').next().unwrap_or("")
+                            public_url(&self.url)
                         ),
                     ));
                 }
@@ -230,7 +230,7 @@ pub async fn caches(
                 if redis.is_none() {
                     let url = match &spec.redis_url {
                         Some(url) => {
-                            fact = serde_json::json!({"redis": "given", "url": scrub(url)});
+                            fact = serde_json::json!({"redis": "given", "url": public_url(url)});
                             url.clone()
                         }
                         None => {
@@ -248,7 +248,9 @@ pub async fn caches(
                     redis = Some(
                         RedisCache::connect(&url, timeouts_connect(timeouts))
                             .await
-                            .with_context(|| format!("connecting to Redis at {}", scrub(&url)))?,
+                            .with_context(|| {
+                                format!("connecting to Redis at {}", public_url(&url))
+                            })?,
                     );
                 }
                 redis
@@ -262,17 +264,6 @@ pub async fn caches(
 
 fn timeouts_connect(t: Timeouts) -> Duration {
     Duration::from_millis(t.connect_ms.max(1))
-}
-
-/// A Redis URL without its password.
-fn scrub(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        Err(_) => "<invalid URL>".into(),
-    }
 }
 
 #[cfg(test)]

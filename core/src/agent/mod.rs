@@ -67,15 +67,6 @@ impl AgentTarget {
 
     /// The URL as results may show it: scheme, host, port and path, no query or credentials.
     pub fn public_url(&self) -> String {
-        match url::Url::parse(&self.url) {
-            Ok(mut u) => {
-                u.set_query(None);
-                u.set_fragment(None);
-                let _ = u.set_username("");
-                let _ = u.set_password(None);
-                u.to_string()
-            }
-            Err(_) => "<invalid URL>".into(),
-        }
+        crate::backends::public_url(&self.url)
     }
 }

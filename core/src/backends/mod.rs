@@ -22,6 +22,27 @@ pub mod openai;
 /// fresh timings while a rerun with the same seed draws the same ones.
 pub const SESSION_HEADER: &str = "x-latlab-session";
 
+/// A URL as results, logs and errors may show it: scheme, host, port and path, without query,
+/// fragment or credentials (where tokens ride). Text that is not a URL is cut before any `?` or
+/// `#`, and anything up to an `@` is dropped.
+pub fn public_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            u.set_query(None);
+            u.set_fragment(None);
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => {
+            let head = url.split(['?', '#']).next().unwrap_or("");
+            head.rsplit_once('@')
+                .map_or(head, |(_, rest)| rest)
+                .to_string()
+        }
+    }
+}
+
 /// An API key read from the environment. Its `Debug` never shows it and it is never serialized.
 #[derive(Clone)]
 pub struct ApiKey(String);
@@ -216,4 +237,23 @@ pub(crate) fn join_url(base: &str, path: &str) -> String {
         base.trim_end_matches('/'),
         path.trim_start_matches('/')
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_url;
+
+    #[test]
+    fn public_urls_keep_no_secret() {
+        assert_eq!(
+            public_url("wss://user:pw@agent.example:8443/ws?token=SECRET#x"),
+            "wss://agent.example:8443/ws"
+        );
+        assert_eq!(
+            public_url("redis://:pw@127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        assert_eq!(public_url("not a url?token=SECRET"), "not a url");
+        assert_eq!(public_url("//u:pw@host/x?token=SECRET"), "host/x");
+    }
 }
