@@ -2,25 +2,20 @@
 //! sentence per context, token streaming into one context, contexts multiplexed on one socket,
 //! keys, every fault mapped to its typed error, and a whole call with `tts_input = "tokens"`.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use latlab_core::audio::AudioProbe;
 use latlab_core::backends::cartesia::{CartesiaConfig, CartesiaTts};
-use latlab_core::backends::deepgram::{DeepgramConfig, DeepgramStt};
-use latlab_core::backends::openai::{OpenAiConfig, OpenAiLlm};
 use latlab_core::backends::{ApiKey, Timeouts};
-use latlab_core::clock::{Epoch, Pacer};
-use latlab_core::dataset::Dataset;
-use latlab_core::pipeline::{Backends, CallPlan, run_call};
+use latlab_core::pipeline::run_call;
 use latlab_core::profile::{Profile, TtsInput};
-use latlab_core::schedule::CallSchedule;
 use latlab_core::stage::{AudioStream, TextToSpeech, TtsRequest};
-use latlab_core::timing::{
-    ErrorKind, Outcome, Span, SpanRecord, SpanSink, Stage, StageError, TurnTimeline,
-};
+use latlab_core::timing::{ErrorKind, Outcome, Span, SpanSink, Stage, StageError, TurnTimeline};
 use latlab_emulator::{Emulator, EmulatorConfig, Faults, Timing};
+use support::{Collect, SmokeCall};
 
 fn fast() -> EmulatorConfig {
     let mut c = EmulatorConfig {
@@ -324,82 +319,14 @@ async fn malformed_messages_cover_bad_json_bad_base64_and_error_messages() {
     emu.shutdown().await;
 }
 
-#[derive(Default)]
-struct Collect {
-    turns: Mutex<Vec<(TurnTimeline, Vec<Span>)>>,
-}
-
-impl SpanSink for Collect {
-    fn record_turn(&self, timeline: TurnTimeline, spans: [SpanRecord; 6]) {
-        let spans = spans.iter().map(SpanRecord::to_span).collect();
-        self.turns.lock().unwrap().push((timeline, spans));
-    }
-    fn record_pacing(&self, _lag_ns: u64) {}
-}
-
 /// One call of the smoke dataset through the whole pipeline with Cartesia as the TTS.
 async fn call_with(input: TtsInput) -> (Vec<(TurnTimeline, Vec<Span>)>, usize) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/smoke");
-    let data = Arc::new(Dataset::load(&dir).unwrap());
-    let mut config = EmulatorConfig::default();
-    config.stt.final_delay = Timing::Constant { ms: 40.0 };
-    let emu = Emulator::start(config, Some(Arc::clone(&data)))
-        .await
-        .unwrap();
-    let timeouts = Timeouts::default();
-    let backends = Backends {
-        stt: Arc::new(DeepgramStt::new(
-            DeepgramConfig {
-                base_url: emu.stt_url(),
-                model: "nova-3".into(),
-                language: None,
-                api_key_env: "UNUSED".into(),
-            },
-            None,
-            timeouts,
-        )),
-        llm: Arc::new(
-            OpenAiLlm::new(
-                OpenAiConfig {
-                    base_url: emu.llm_url(),
-                    model: "m".into(),
-                    api_key_env: "UNUSED".into(),
-                    max_tokens: 200,
-                    temperature: 0.0,
-                    system_prompt: "be brief".into(),
-                },
-                None,
-                timeouts,
-            )
-            .unwrap(),
-        ),
-        tts: Arc::new(cartesia(&emu, None)),
-        vad: Arc::new(latlab_core::backends::energy_vad::EnergyVadFactory),
-        system_prompt: "be brief".into(),
-        tools: None,
-        tool_cache: None,
-        cache_namespace: String::new(),
-    };
-    let call = Arc::new(data.call("call-07").unwrap().clone());
-    let samples = Arc::new(call.load_samples().unwrap());
-    let epoch = Epoch::now();
-    let schedule = CallSchedule::new(epoch.elapsed_ns() + 20_000_000, call.sample_rate, 20, 1.0);
+    let smoke = SmokeCall::start().await;
+    let backends = smoke.backends(Arc::new(cartesia(&smoke.emu, None)));
     let mut profile = Profile::balanced();
     profile.endpointing_ms = 300;
     profile.tts_input = input;
-    let plan = CallPlan {
-        run: "test".into(),
-        scenario: "test".into(),
-        profile: Arc::new(profile),
-        call: Arc::clone(&call),
-        samples,
-        iteration: 0,
-        schedule,
-        frame_ms: 20,
-        transcript_timeout_ms: 5_000,
-        timeouts,
-        pacer: Pacer::start(),
-    };
+    let (epoch, plan) = smoke.plan(profile);
     let sink = Arc::new(Collect::default());
     let report = run_call(
         epoch,
@@ -408,11 +335,11 @@ async fn call_with(input: TtsInput) -> (Vec<(TurnTimeline, Vec<Span>)>, usize) {
         Arc::clone(&sink) as Arc<dyn SpanSink>,
     )
     .await;
-    let contexts = emu.stats().tts.requests as usize;
-    emu.shutdown().await;
+    let contexts = smoke.emu.stats().tts.requests as usize;
+    smoke.emu.shutdown().await;
     assert_eq!(report.failed_turns, 0);
     let turns = sink.turns.lock().unwrap().clone();
-    assert_eq!(turns.len(), call.turns.len());
+    assert_eq!(turns.len(), smoke.call.turns.len());
     (turns, contexts)
 }
 

@@ -1,112 +1,41 @@
 //! One call through latlab-core's pipeline against the emulator on loopback, in real time:
 //! frames leave on schedule, every stage of every turn is timed, and the timeline adds up.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+mod support;
 
-use latlab_core::backends::Timeouts;
-use latlab_core::backends::deepgram::{DeepgramConfig, DeepgramStt};
+use std::sync::Arc;
+
 use latlab_core::backends::elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
-use latlab_core::backends::openai::{OpenAiConfig, OpenAiLlm};
-use latlab_core::clock::{Epoch, Pacer};
-use latlab_core::dataset::Dataset;
-use latlab_core::pipeline::{Backends, CallPlan, run_call};
+use latlab_core::pipeline::run_call;
 use latlab_core::profile::Profile;
-use latlab_core::schedule::CallSchedule;
-use latlab_core::timing::{Outcome, Span, SpanRecord, SpanSink, Stage, TurnTimeline};
-use latlab_emulator::{Emulator, EmulatorConfig, Timing};
-
-#[derive(Default)]
-struct Collect {
-    turns: Mutex<Vec<(TurnTimeline, Vec<Span>)>>,
-    lags: Mutex<Vec<u64>>,
-}
-
-impl SpanSink for Collect {
-    fn record_turn(&self, timeline: TurnTimeline, spans: [SpanRecord; 6]) {
-        let spans = spans.iter().map(SpanRecord::to_span).collect();
-        self.turns.lock().unwrap().push((timeline, spans));
-    }
-    fn record_pacing(&self, lag_ns: u64) {
-        self.lags.lock().unwrap().push(lag_ns);
-    }
-}
+use latlab_core::timing::{Outcome, SpanSink, Stage};
+use support::{Collect, SmokeCall};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_time_call_is_paced_and_fully_timed() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/smoke");
-    let data = Arc::new(Dataset::load(&dir).unwrap());
-    let mut config = EmulatorConfig::default();
-    config.stt.final_delay = Timing::Constant { ms: 40.0 };
-    let emu = Emulator::start(config, Some(Arc::clone(&data)))
-        .await
-        .unwrap();
-    let timeouts = Timeouts::default();
-    let backends = Backends {
-        stt: Arc::new(DeepgramStt::new(
-            DeepgramConfig {
-                base_url: emu.stt_url(),
-                model: "nova-3".into(),
-                language: None,
+    let smoke = SmokeCall::start().await;
+    let backends = smoke.backends(Arc::new(
+        ElevenLabsTts::new(
+            ElevenLabsConfig {
+                base_url: smoke.emu.tts_url(),
+                voice_id: "v".into(),
+                model: "m".into(),
+                output_format: "wav_16000".into(),
                 api_key_env: "UNUSED".into(),
             },
             None,
-            timeouts,
-        )),
-        llm: Arc::new(
-            OpenAiLlm::new(
-                OpenAiConfig {
-                    base_url: emu.llm_url(),
-                    model: "m".into(),
-                    api_key_env: "UNUSED".into(),
-                    max_tokens: 200,
-                    temperature: 0.0,
-                    system_prompt: "be brief".into(),
-                },
-                None,
-                timeouts,
-            )
-            .unwrap(),
-        ),
-        tts: Arc::new(
-            ElevenLabsTts::new(
-                ElevenLabsConfig {
-                    base_url: emu.tts_url(),
-                    voice_id: "v".into(),
-                    model: "m".into(),
-                    output_format: "wav_16000".into(),
-                    api_key_env: "UNUSED".into(),
-                },
-                None,
-                timeouts,
-            )
-            .unwrap(),
-        ),
-        vad: Arc::new(latlab_core::backends::energy_vad::EnergyVadFactory),
-        system_prompt: "be brief".into(),
-        tools: None,
-        tool_cache: None,
-        cache_namespace: String::new(),
-    };
-    let call = Arc::new(data.call("call-07").unwrap().clone());
-    let samples = Arc::new(call.load_samples().unwrap());
-    let epoch = Epoch::now();
-    let schedule = CallSchedule::new(epoch.elapsed_ns() + 20_000_000, call.sample_rate, 20, 1.0);
+            smoke.timeouts,
+        )
+        .unwrap(),
+    ));
     let mut profile = Profile::balanced();
     profile.endpointing_ms = 300;
-    let plan = CallPlan {
-        run: "test".into(),
-        scenario: "test".into(),
-        profile: Arc::new(profile),
-        call: Arc::clone(&call),
-        samples: Arc::clone(&samples),
-        iteration: 0,
-        schedule,
-        frame_ms: 20,
-        transcript_timeout_ms: 5_000,
-        timeouts,
-        pacer: Pacer::start(),
-    };
+    let (epoch, plan) = smoke.plan(profile);
+    let (call, samples, schedule) = (
+        Arc::clone(&smoke.call),
+        Arc::clone(&smoke.samples),
+        plan.schedule,
+    );
     let sink = Arc::new(Collect::default());
     let report = run_call(
         epoch,
@@ -115,7 +44,7 @@ async fn a_real_time_call_is_paced_and_fully_timed() {
         Arc::clone(&sink) as Arc<dyn SpanSink>,
     )
     .await;
-    emu.shutdown().await;
+    smoke.emu.shutdown().await;
 
     // Pacing: every frame left, and within a few ms of when the recording says it was spoken.
     let mut lags = sink.lags.lock().unwrap().clone();
